@@ -1,0 +1,262 @@
+//! Command line and settings. Every setting is a flag with a matching
+//! `DATACOOP_*` environment variable; the flag wins. Values are checked
+//! once, at start, and a bad one stops the process with a message naming
+//! the variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+const AFTER_HELP: &str = "\
+Every flag can also be set through the environment variable shown beside it;
+a flag given on the command line wins over the environment.
+
+Other variables:
+  OTEL_EXPORTER_OTLP_ENDPOINT  send traces over OTLP/HTTP to this collector
+                               (the standard OTEL_* variables apply)
+  DATACOOP_LOG                 log filter, such as `info` or `datacoop=debug`
+
+Quick start:  datacoop serve        (SQLite file datacoop.db in this folder)";
+
+/// datacoop: a consent broker for data cooperatives.
+#[derive(Debug, Parser)]
+#[command(name = "datacoop", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker: migrate the database, load the policies, serve HTTP.
+    Serve(ServeSettings),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseSettings),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// Log line format.
+    #[arg(
+        long,
+        global = true,
+        env = "DATACOOP_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "DATACOOP_DATABASE_URL",
+        default_value = "sqlite://datacoop.db",
+        hide_env_values = true,
+        value_parser = parse_database_url
+    )]
+    pub database_url: DatabaseUrl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    /// Address to bind; port 0 picks a free port (printed at start).
+    #[arg(long, env = "DATACOOP_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// The stewards' bearer token. When unset, the first start generates
+    /// one, prints it once and stores only its hash.
+    #[arg(long, env = "DATACOOP_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    pub admin_token: Option<SecretString>,
+
+    /// A folder laid out like `policies/` replacing the built-in schema,
+    /// vocabulary and co-op policies.
+    #[arg(long, env = "DATACOOP_POLICY_DIR")]
+    pub policy_dir: Option<PathBuf>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "DATACOOP_MAX_BODY_BYTES", default_value = "1048576", value_parser = parse_body_limit)]
+    pub max_body_bytes: usize,
+
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, env = "DATACOOP_REQUEST_TIMEOUT_SECS", default_value = "30", value_parser = parse_timeout)]
+    pub request_timeout_secs: u64,
+}
+
+impl ServeSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Settings for tests and embedding: the given database, an
+    /// ephemeral port on loopback, built-in policies, default limits.
+    pub fn for_database(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            database: DatabaseSettings {
+                database_url: parse_database_url(url)?,
+            },
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_token: None,
+            policy_dir: None,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        })
+    }
+}
+
+/// A database URL. It may carry a password, so it never prints.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+
+    /// `sqlite` or `postgres`: safe to log.
+    pub fn scheme(&self) -> &str {
+        self.expose().split(':').next().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({}://…)", self.scheme())
+    }
+}
+
+fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {
+    let supported = ["sqlite:", "postgres://", "postgresql://"];
+    if supported.iter().any(|prefix| raw.starts_with(prefix)) {
+        Ok(DatabaseUrl(SecretString::from(raw.to_owned())))
+    } else {
+        Err("DATACOOP_DATABASE_URL must start with `sqlite:` or `postgres://`".to_owned())
+    }
+}
+
+fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
+    raw.parse().map_err(|_| {
+        format!(
+            "DATACOOP_LISTEN must be an IP address and port such as 127.0.0.1:8080, not `{raw}`"
+        )
+    })
+}
+
+fn parse_admin_token(raw: &str) -> Result<SecretString, String> {
+    if raw.len() < 32 {
+        return Err("DATACOOP_ADMIN_TOKEN must be at least 32 characters".to_owned());
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(
+            "DATACOOP_ADMIN_TOKEN must not contain spaces or control characters".to_owned(),
+        );
+    }
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+fn parse_body_limit(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(bytes) if (1024..=64 * 1024 * 1024).contains(&bytes) => Ok(bytes),
+        _ => Err(format!(
+            "DATACOOP_MAX_BODY_BYTES must be a number of bytes from 1024 to 67108864, not `{raw}`"
+        )),
+    }
+}
+
+fn parse_timeout(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(seconds) if (1..=3600).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "DATACOOP_REQUEST_TIMEOUT_SECS must be a whole number of seconds from 1 to 3600, not `{raw}`"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert!(
+            parse_listen("nope")
+                .unwrap_err()
+                .contains("DATACOOP_LISTEN")
+        );
+        assert!(
+            parse_database_url("mysql://x")
+                .unwrap_err()
+                .contains("DATACOOP_DATABASE_URL")
+        );
+        assert!(
+            parse_admin_token("short")
+                .unwrap_err()
+                .contains("DATACOOP_ADMIN_TOKEN")
+        );
+        assert!(
+            parse_body_limit("0")
+                .unwrap_err()
+                .contains("DATACOOP_MAX_BODY_BYTES")
+        );
+        assert!(
+            parse_timeout("-1")
+                .unwrap_err()
+                .contains("DATACOOP_REQUEST_TIMEOUT_SECS")
+        );
+    }
+
+    #[test]
+    fn database_urls_never_print_their_password() {
+        let url = parse_database_url("postgres://u:hunter2@db/coop").unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(url.scheme(), "postgres");
+    }
+
+    #[test]
+    fn flags_parse_into_settings() {
+        let cli = Cli::try_parse_from([
+            "datacoop",
+            "serve",
+            "--listen",
+            "0.0.0.0:9000",
+            "--database-url",
+            "sqlite://x.db",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        let Command::Serve(settings) = cli.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(settings.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(settings.database.database_url.expose(), "sqlite://x.db");
+        assert_eq!(settings.max_body_bytes, 1024 * 1024);
+        assert_eq!(cli.log.log_format, LogFormat::Json);
+    }
+}

@@ -1,0 +1,16 @@
+//! Pure types and rules: parsed, validated values that the rest of the
+//! broker can trust. Imports neither axum nor sqlx.
+
+pub mod ids;
+pub mod member;
+pub mod third_party;
+pub mod validation;
+pub mod vocabulary;
+
+pub use ids::{MemberId, ThirdPartyId};
+pub use member::{DisplayName, Member, MemberPatch, NewMember};
+pub use third_party::{NewThirdParty, ThirdParty, ThirdPartyName, WebhookUrl};
+pub use validation::{FieldErrors, Invalid};
+pub use vocabulary::{TermId, Vocabulary, VocabularyError};
+
+pub use datacoop_wire::{Registry, RequesterClass, ThirdPartyStatus};

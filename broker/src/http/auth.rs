@@ -1,0 +1,72 @@
+//! Who is calling. Authentication is an explicit, failing extractor: a
+//! missing or unknown token is 401, a known token on the wrong endpoint is
+//! 403. There is no anonymous principal.
+
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::credentials::TokenHash;
+use crate::domain::Member;
+
+/// Any authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Admin,
+    Member(Member),
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+        let hash = TokenHash::of(token);
+        if state.admin_token.matches(&hash) {
+            return Ok(Self::Admin);
+        }
+        match state.store.member_by_token(&hash).await? {
+            Some(member) => Ok(Self::Member(member)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+/// The `Authorization: Bearer TOKEN` credential, if well-formed.
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A steward, holding the admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Principal::from_request_parts(parts, state).await? {
+            Principal::Admin => Ok(Self),
+            Principal::Member(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// A member, holding their own token.
+#[derive(Debug, Clone)]
+pub struct AuthMember(pub Member);
+
+impl FromRequestParts<AppState> for AuthMember {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Principal::from_request_parts(parts, state).await? {
+            Principal::Member(member) => Ok(Self(member)),
+            Principal::Admin => Err(ApiError::Forbidden),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `GET /v1/me`, `PATCH /v1/me` (a member, with their own token).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json as JsonResponse, Router};
+use datacoop_wire::{Me, UpdateMe};
+
+use super::AppState;
+use super::auth::AuthMember;
+use super::error::ApiError;
+use super::extract::Json;
+use super::members::me;
+use crate::domain::MemberPatch;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/me", get(show).patch(update))
+}
+
+/// The calling member's profile.
+#[utoipa::path(
+    get, path = "/v1/me", tag = "member",
+    responses(
+        (status = 200, description = "The calling member", body = Me),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+async fn show(AuthMember(member): AuthMember) -> JsonResponse<Me> {
+    JsonResponse(me(member))
+}
+
+/// Change the calling member's name, registry or `accepts_delegations`.
+#[utoipa::path(
+    patch, path = "/v1/me", tag = "member",
+    request_body = UpdateMe,
+    responses(
+        (status = 200, description = "The member after the change", body = Me),
+        (status = 400, response = super::openapi::Malformed),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 413, response = super::openapi::TooLarge),
+        (status = 415, response = super::openapi::WrongContentType),
+        (status = 422, response = super::openapi::Invalid),
+    ),
+    security(("bearer" = []))
+)]
+async fn update(
+    AuthMember(member): AuthMember,
+    State(state): State<AppState>,
+    Json(body): Json<UpdateMe>,
+) -> Result<JsonResponse<Me>, ApiError> {
+    let patch = MemberPatch::try_from(body)?;
+    if patch.is_empty() {
+        return Ok(JsonResponse(me(member)));
+    }
+    // The member may have left between authentication and now.
+    let updated = state
+        .store
+        .update_member(&member.id, &patch)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(JsonResponse(me(updated)))
+}

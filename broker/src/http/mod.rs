@@ -1,0 +1,91 @@
+//! The HTTP interface: one module per resource, each with its own
+//! `router()`. Handlers parse, call the store or engine, and shape the
+//! answer; they hold no SQL and no policy logic.
+
+mod auth;
+pub mod error;
+mod extract;
+mod health;
+mod me;
+mod members;
+mod middleware;
+pub mod openapi;
+mod pagination;
+mod third_parties;
+mod vocabulary;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::clock::Clock;
+use crate::credentials::TokenHash;
+use crate::policy::Policies;
+use crate::store::Store;
+
+pub use error::ApiError;
+
+/// Everything a request may need, shared by all handlers.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub policies: Arc<Policies>,
+    /// Hash of the one admin token in force.
+    pub admin_token: Arc<TokenHash>,
+    pub metrics: PrometheusHandle,
+    vocabulary_document: Arc<datacoop_wire::Vocabulary>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        policies: Policies,
+        admin_token: TokenHash,
+    ) -> Self {
+        let vocabulary_document = Arc::new(vocabulary::document(&policies.vocabulary));
+        Self {
+            store,
+            clock,
+            policies: Arc::new(policies),
+            admin_token: Arc::new(admin_token),
+            metrics: crate::telemetry::prometheus(),
+            vocabulary_document,
+        }
+    }
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The whole application, ready to serve or to drive with `oneshot`.
+pub fn router(state: AppState, limits: HttpLimits) -> Router {
+    let routes = Router::new()
+        .merge(health::router())
+        .merge(openapi::router())
+        .merge(vocabulary::router())
+        .merge(members::router())
+        .merge(third_parties::router())
+        .merge(me::router())
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
+    middleware::wrap(routes, limits).with_state(state)
+}

@@ -1,0 +1,201 @@
+//! `/v1/third-parties` (stewards): approve, list, suspend and reinstate.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json as JsonResponse, Router};
+use datacoop_wire::{CreateThirdParty, CreatedThirdParty, Page, UpdateThirdParty};
+use secrecy::ExposeSecret;
+
+use super::AppState;
+use super::auth::Admin;
+use super::error::ApiError;
+use super::extract::{Json, RawQuery};
+use super::pagination::PageRequest;
+use crate::credentials::{self, CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX};
+use crate::domain::{NewThirdParty, ThirdParty, ThirdPartyId, ThirdPartyStatus};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/third-parties", post(create).get(list))
+        .route("/v1/third-parties/{id}", get(show).patch(update))
+}
+
+/// Approve a third party; the answer carries its OAuth2 client secret,
+/// shown this once.
+#[utoipa::path(
+    post, path = "/v1/third-parties", tag = "admin",
+    request_body = CreateThirdParty,
+    responses(
+        (status = 201, description = "The third party and its client credentials", body = CreatedThirdParty),
+        (status = 400, response = super::openapi::Malformed),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 413, response = super::openapi::TooLarge),
+        (status = 415, response = super::openapi::WrongContentType),
+        (status = 422, response = super::openapi::Invalid),
+    ),
+    security(("bearer" = []))
+)]
+async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    Json(body): Json<CreateThirdParty>,
+) -> Result<(StatusCode, JsonResponse<CreatedThirdParty>), ApiError> {
+    let new = NewThirdParty::try_from(body)?;
+    if !state.policies.vocabulary.has_class(new.class) {
+        return Err(ApiError::invalid(
+            "class",
+            format!(
+                "`{}` is not a requester class of this co-op",
+                new.class.as_str()
+            ),
+        ));
+    }
+    let client_id =
+        credentials::generate_public_id(CLIENT_ID_PREFIX).map_err(ApiError::internal)?;
+    let secret = credentials::generate_secret(CLIENT_SECRET_PREFIX).map_err(ApiError::internal)?;
+    let secret_hash = hash_off_thread(secret.clone()).await?;
+    let now = state.clock.now();
+    let third_party = ThirdParty {
+        id: ThirdPartyId::generate(),
+        name: new.name,
+        class: new.class,
+        status: ThirdPartyStatus::Active,
+        webhook_url: new.webhook_url.map(|url| url.as_str().to_owned()),
+        client_id,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store
+        .create_third_party(&third_party, &secret_hash)
+        .await?;
+    tracing::info!(third_party = %third_party.id, class = third_party.class.as_str(), "third party approved");
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(CreatedThirdParty {
+            id: third_party.id.to_string(),
+            name: third_party.name.as_str().to_owned(),
+            class: third_party.class,
+            status: third_party.status,
+            webhook_url: third_party.webhook_url,
+            client_id: third_party.client_id,
+            client_secret: secret.expose_secret().to_owned(),
+            created_at: third_party.created_at,
+        }),
+    ))
+}
+
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+async fn hash_off_thread(secret: secrecy::SecretString) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || credentials::hash_password(&secret))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// List third parties in approval order.
+#[utoipa::path(
+    get, path = "/v1/third-parties", tag = "admin",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "One page of third parties", body = Page<datacoop_wire::ThirdParty>),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 422, response = super::openapi::Invalid),
+    ),
+    security(("bearer" = []))
+)]
+async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    query: RawQuery,
+) -> Result<JsonResponse<Page<datacoop_wire::ThirdParty>>, ApiError> {
+    let page = PageRequest::from_query(&query)?;
+    let rows = state
+        .store
+        .list_third_parties(page.after, page.fetch_limit())
+        .await?;
+    let (third_parties, next_cursor) = page.finish(rows);
+    Ok(JsonResponse(Page {
+        items: third_parties.into_iter().map(to_wire).collect(),
+        next_cursor,
+    }))
+}
+
+/// One third party.
+#[utoipa::path(
+    get, path = "/v1/third-parties/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Third-party id")),
+    responses(
+        (status = 200, description = "The third party", body = datacoop_wire::ThirdParty),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+async fn show(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<datacoop_wire::ThirdParty>, ApiError> {
+    let id = ThirdPartyId::parse(&id).ok_or(ApiError::NotFound)?;
+    let third_party = state
+        .store
+        .third_party(&id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(JsonResponse(to_wire(third_party)))
+}
+
+/// Suspend or reinstate a third party. A suspended third party is denied
+/// every decision (`requester_inactive`).
+#[utoipa::path(
+    patch, path = "/v1/third-parties/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Third-party id")),
+    request_body = UpdateThirdParty,
+    responses(
+        (status = 200, description = "The third party after the change", body = datacoop_wire::ThirdParty),
+        (status = 400, response = super::openapi::Malformed),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 413, response = super::openapi::TooLarge),
+        (status = 415, response = super::openapi::WrongContentType),
+        (status = 422, response = super::openapi::Invalid),
+    ),
+    security(("bearer" = []))
+)]
+async fn update(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateThirdParty>,
+) -> Result<JsonResponse<datacoop_wire::ThirdParty>, ApiError> {
+    let id = ThirdPartyId::parse(&id).ok_or(ApiError::NotFound)?;
+    let third_party = state
+        .store
+        .set_third_party_status(&id, body.status, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tracing::info!(third_party = %third_party.id, status = third_party.status.as_str(), "third party status set");
+    Ok(JsonResponse(to_wire(third_party)))
+}
+
+fn to_wire(third_party: ThirdParty) -> datacoop_wire::ThirdParty {
+    datacoop_wire::ThirdParty {
+        id: third_party.id.to_string(),
+        name: third_party.name.as_str().to_owned(),
+        class: third_party.class,
+        status: third_party.status,
+        webhook_url: third_party.webhook_url,
+        client_id: third_party.client_id,
+        created_at: third_party.created_at,
+        updated_at: third_party.updated_at,
+    }
+}

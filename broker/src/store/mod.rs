@@ -1,0 +1,135 @@
+//! All SQL lives here. One `Store` trait, one implementation per database
+//! (STYLE rule 17): `SqliteStore` for the embedded default and `PgStore`
+//! for production. Both are written once, by `sql_store!`, over their own
+//! SQL text, so their behaviour cannot drift apart; the storage suite in
+//! `broker/tests` runs against both.
+
+mod rows;
+#[macro_use]
+mod sql_store;
+pub mod postgres;
+pub mod sqlite;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::credentials::TokenHash;
+use crate::domain::{Member, MemberId, MemberPatch, ThirdParty, ThirdPartyId, ThirdPartyStatus};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// What went wrong in the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key already holds this value.
+    #[error("conflicts with an existing record")]
+    Conflict,
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value that the schema should have prevented.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL: expected `sqlite://…` or `postgres://…`")]
+    UnsupportedUrl,
+}
+
+impl StoreError {
+    /// Maps unique-key violations to `Conflict`, the one place that does.
+    pub(crate) fn from_write(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            _ => Self::Database(error),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A position in a list ordered by creation, for cursor pagination.
+pub type Seq = i64;
+
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    fn backend(&self) -> Backend;
+
+    /// Applies the migrations this binary carries that the database lacks.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Closes every connection; for shutdown.
+    async fn close(&self);
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Stores `value` under `key` unless the key is taken; true when this
+    /// call stored it. Safe against concurrent callers on every replica.
+    async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
+
+    /// Stores a new member and their first token together.
+    async fn create_member(&self, member: &Member, token: &TokenHash) -> StoreResult<()>;
+
+    /// A member who has not left.
+    async fn member(&self, id: &MemberId) -> StoreResult<Option<Member>>;
+
+    /// The member who holds this token, unless they have left.
+    async fn member_by_token(&self, token: &TokenHash) -> StoreResult<Option<Member>>;
+
+    /// Members who have not left, in creation order, after `after`.
+    async fn list_members(&self, after: Option<Seq>, limit: u32)
+    -> StoreResult<Vec<(Seq, Member)>>;
+
+    /// Applies `patch`; `None` when the member does not exist or has left.
+    async fn update_member(
+        &self,
+        id: &MemberId,
+        patch: &MemberPatch,
+    ) -> StoreResult<Option<Member>>;
+
+    async fn create_third_party(
+        &self,
+        third_party: &ThirdParty,
+        secret_hash: &str,
+    ) -> StoreResult<()>;
+
+    async fn third_party(&self, id: &ThirdPartyId) -> StoreResult<Option<ThirdParty>>;
+
+    async fn list_third_parties(
+        &self,
+        after: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Seq, ThirdParty)>>;
+
+    async fn set_third_party_status(
+        &self,
+        id: &ThirdPartyId,
+        status: ThirdPartyStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ThirdParty>>;
+}
+
+/// Opens the database a URL names, creating an SQLite file if missing.
+/// Does not migrate.
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}

@@ -1,0 +1,207 @@
+//! The one implementation of `Store`, instantiated per database over that
+//! database's SQL text (a module of `&'static str` constants) and its
+//! embedded migrations. Only the SQL differs between databases.
+
+macro_rules! sql_store {
+    ($store:ident, $backend:expr, $sql:ident, $migrator:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> $crate::store::Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                $migrator.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn setting(&self, key: &str) -> $crate::store::StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar::<_, String>($sql::SELECT_SETTING)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn insert_setting_if_absent(
+                &self,
+                key: &str,
+                value: &str,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query($sql::INSERT_SETTING_IF_ABSENT)
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_member(
+                &self,
+                member: &$crate::domain::Member,
+                token: &$crate::credentials::TokenHash,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query($sql::INSERT_MEMBER)
+                    .bind(member.id.as_str())
+                    .bind(
+                        member
+                            .display_name
+                            .as_ref()
+                            .map($crate::domain::DisplayName::as_str),
+                    )
+                    .bind(member.registry.as_str())
+                    .bind(member.accepts_delegations)
+                    .bind(member.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                sqlx::query($sql::INSERT_MEMBER_TOKEN)
+                    .bind(token.as_bytes())
+                    .bind(member.id.as_str())
+                    .bind(member.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn member(
+                &self,
+                id: &$crate::domain::MemberId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Member>> {
+                sqlx::query_as::<_, $crate::store::rows::MemberRow>($sql::SELECT_MEMBER)
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.into_domain().map(|(_, member)| member))
+                    .transpose()
+            }
+
+            async fn member_by_token(
+                &self,
+                token: &$crate::credentials::TokenHash,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Member>> {
+                sqlx::query_as::<_, $crate::store::rows::MemberRow>($sql::SELECT_MEMBER_BY_TOKEN)
+                    .bind(token.as_bytes())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.into_domain().map(|(_, member)| member))
+                    .transpose()
+            }
+
+            async fn list_members(
+                &self,
+                after: Option<$crate::store::Seq>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<($crate::store::Seq, $crate::domain::Member)>> {
+                sqlx::query_as::<_, $crate::store::rows::MemberRow>($sql::LIST_MEMBERS)
+                    .bind(after.unwrap_or(0))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::store::rows::MemberRow::into_domain)
+                    .collect()
+            }
+
+            async fn update_member(
+                &self,
+                id: &$crate::domain::MemberId,
+                patch: &$crate::domain::MemberPatch,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Member>> {
+                let new_name = patch
+                    .display_name
+                    .as_ref()
+                    .and_then(|name| name.as_ref().map($crate::domain::DisplayName::as_str));
+                sqlx::query_as::<_, $crate::store::rows::MemberRow>($sql::UPDATE_MEMBER)
+                    .bind(patch.display_name.is_some())
+                    .bind(new_name)
+                    .bind(patch.registry.map(|registry| registry.as_str()))
+                    .bind(patch.accepts_delegations)
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.into_domain().map(|(_, member)| member))
+                    .transpose()
+            }
+
+            async fn create_third_party(
+                &self,
+                third_party: &$crate::domain::ThirdParty,
+                secret_hash: &str,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query($sql::INSERT_THIRD_PARTY)
+                    .bind(third_party.id.as_str())
+                    .bind(third_party.name.as_str())
+                    .bind(third_party.class.as_str())
+                    .bind(third_party.status.as_str())
+                    .bind(third_party.webhook_url.as_deref())
+                    .bind(third_party.client_id.as_str())
+                    .bind(secret_hash)
+                    .bind(third_party.created_at)
+                    .bind(third_party.updated_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn third_party(
+                &self,
+                id: &$crate::domain::ThirdPartyId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::ThirdParty>> {
+                sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>($sql::SELECT_THIRD_PARTY)
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.into_domain().map(|(_, third_party)| third_party))
+                    .transpose()
+            }
+
+            async fn list_third_parties(
+                &self,
+                after: Option<$crate::store::Seq>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<($crate::store::Seq, $crate::domain::ThirdParty)>>
+            {
+                sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>($sql::LIST_THIRD_PARTIES)
+                    .bind(after.unwrap_or(0))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::store::rows::ThirdPartyRow::into_domain)
+                    .collect()
+            }
+
+            async fn set_third_party_status(
+                &self,
+                id: &$crate::domain::ThirdPartyId,
+                status: $crate::domain::ThirdPartyStatus,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::ThirdParty>> {
+                sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>(
+                    $sql::UPDATE_THIRD_PARTY_STATUS,
+                )
+                .bind(status.as_str())
+                .bind(now)
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.into_domain().map(|(_, third_party)| third_party))
+                .transpose()
+            }
+        }
+    };
+}

@@ -1,0 +1,114 @@
+//! The embedded default: one SQLite file, WAL, foreign keys on, a busy
+//! timeout, `secure_delete` so erased data does not linger in the file,
+//! and `synchronous = FULL` so an acknowledged write survives power loss.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqlitePool, migrate::Migrator};
+
+use super::{Backend, StoreResult};
+
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// How long a writer waits for another writer's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (and creates if missing) the database at `url`.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("secure_delete", "ON");
+        // An in-memory database lives in one connection: keep exactly one.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if in_memory { 1 } else { 8 })
+            .min_connections(u32::from(in_memory))
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(3600))
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+mod sql {
+    pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = ?";
+    pub const INSERT_SETTING_IF_ABSENT: &str =
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING";
+
+    macro_rules! member_columns {
+        () => {
+            "seq, id, display_name, registry, accepts_delegations, created_at"
+        };
+    }
+    pub const INSERT_MEMBER: &str = "INSERT INTO members \
+        (id, display_name, registry, accepts_delegations, created_at) VALUES (?, ?, ?, ?, ?)";
+    pub const INSERT_MEMBER_TOKEN: &str =
+        "INSERT INTO member_tokens (token_hash, member_id, created_at) VALUES (?, ?, ?)";
+    pub const SELECT_MEMBER: &str = concat!(
+        "SELECT ",
+        member_columns!(),
+        " FROM members WHERE id = ? AND left_at IS NULL"
+    );
+    pub const SELECT_MEMBER_BY_TOKEN: &str = "SELECT m.seq, m.id, m.display_name, m.registry, \
+        m.accepts_delegations, m.created_at FROM member_tokens t JOIN members m ON m.id = t.member_id \
+        WHERE t.token_hash = ? AND m.left_at IS NULL";
+    pub const LIST_MEMBERS: &str = concat!(
+        "SELECT ",
+        member_columns!(),
+        " FROM members WHERE seq > ? AND left_at IS NULL ORDER BY seq LIMIT ?"
+    );
+    pub const UPDATE_MEMBER: &str = concat!(
+        "UPDATE members SET \
+         display_name = CASE WHEN ?1 THEN ?2 ELSE display_name END, \
+         registry = COALESCE(?3, registry), \
+         accepts_delegations = COALESCE(?4, accepts_delegations) \
+         WHERE id = ?5 AND left_at IS NULL RETURNING ",
+        member_columns!()
+    );
+
+    macro_rules! third_party_columns {
+        () => {
+            "seq, id, name, class, status, webhook_url, client_id, created_at, updated_at"
+        };
+    }
+    pub const INSERT_THIRD_PARTY: &str = "INSERT INTO third_parties \
+        (id, name, class, status, webhook_url, client_id, client_secret_hash, created_at, updated_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    pub const SELECT_THIRD_PARTY: &str = concat!(
+        "SELECT ",
+        third_party_columns!(),
+        " FROM third_parties WHERE id = ?"
+    );
+    pub const LIST_THIRD_PARTIES: &str = concat!(
+        "SELECT ",
+        third_party_columns!(),
+        " FROM third_parties WHERE seq > ? ORDER BY seq LIMIT ?"
+    );
+    pub const UPDATE_THIRD_PARTY_STATUS: &str = concat!(
+        "UPDATE third_parties SET status = ?, updated_at = ? WHERE id = ? RETURNING ",
+        third_party_columns!()
+    );
+}
+
+sql_store!(SqliteStore, Backend::Sqlite, sql, MIGRATOR);

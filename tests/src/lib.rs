@@ -1,0 +1,1 @@
+//! Test support for datacoop's end-to-end tests.

@@ -1,0 +1,70 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Registry;
+
+/// Body of `POST /v1/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateMember {
+    /// 1 to 100 characters, no control characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub registry: Registry,
+}
+
+/// Answer of `POST /v1/members`: the only time the member's token is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedMember {
+    pub id: String,
+    /// The member's bearer token. Stored hashed: it cannot be shown again.
+    pub token: String,
+    pub display_name: Option<String>,
+    pub registry: Registry,
+    pub accepts_delegations: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One member in `GET /v1/members`. Anonymous members carry no name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberSummary {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub registry: Registry,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Answer of `GET /v1/me` and `PATCH /v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub registry: Registry,
+    /// Whether other members may delegate to this member (false by default).
+    pub accepts_delegations: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Body of `PATCH /v1/me`: absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    /// A new name, or `null` to remove it.
+    #[serde(
+        default,
+        deserialize_with = "crate::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<Registry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepts_delegations: Option<bool>,
+}

@@ -1,0 +1,56 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{RequesterClass, ThirdPartyStatus};
+
+/// Body of `POST /v1/third-parties`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateThirdParty {
+    /// 1 to 200 characters, no control characters.
+    pub name: String,
+    pub class: RequesterClass,
+    /// Where consent withdrawals are announced: an absolute `https` URL
+    /// (`http` is accepted for loopback addresses only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+}
+
+/// Answer of `POST /v1/third-parties`: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedThirdParty {
+    pub id: String,
+    pub name: String,
+    pub class: RequesterClass,
+    pub status: ThirdPartyStatus,
+    pub webhook_url: Option<String>,
+    /// The OAuth2 client id.
+    pub client_id: String,
+    /// The OAuth2 client secret. Stored as a password hash: it cannot be shown again.
+    pub client_secret: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A third party as the stewards see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ThirdParty {
+    pub id: String,
+    pub name: String,
+    pub class: RequesterClass,
+    pub status: ThirdPartyStatus,
+    pub webhook_url: Option<String>,
+    pub client_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `PATCH /v1/third-parties/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateThirdParty {
+    pub status: ThirdPartyStatus,
+}
