@@ -1,1 +1,263 @@
-//! Typed client for the datacoop consent broker (work in progress in this commit).
+//! Typed Rust client for the datacoop consent broker.
+//!
+//! One [`Client`] per bearer token: the co-op's admin token, a member's
+//! token, or (with the service-layer endpoints) a third party's access
+//! token. Every error the broker answers arrives as [`Error::Api`] with
+//! its RFC 9457 problem document.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), datacoop_sdk::Error> {
+//! use datacoop_sdk::{Client, wire::{CreateMember, Registry}};
+//!
+//! let admin = Client::new("http://127.0.0.1:8080")?.with_token("dca_…");
+//! let member = admin
+//!     .create_member(&CreateMember { display_name: Some("Ada".into()), registry: Registry::Public })
+//!     .await?;
+//! let ada = Client::new("http://127.0.0.1:8080")?.with_token(&member.token);
+//! assert_eq!(ada.me().await?.id, member.id);
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The JSON shapes of the HTTP interface.
+pub use datacoop_wire as wire;
+use wire::{
+    CreateMember, CreateThirdParty, CreatedMember, CreatedThirdParty, Health, Me, MemberSummary,
+    Page, Problem, ThirdParty, ThirdPartyStatus, UpdateMe, UpdateThirdParty, Vocabulary,
+};
+
+/// What can go wrong calling the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The broker answered with an error status and a problem document.
+    #[error("the broker answered {status}: {}", problem.detail)]
+    Api {
+        status: StatusCode,
+        problem: Box<Problem>,
+    },
+    /// The request did not complete, or the answer was not the expected JSON.
+    #[error("cannot reach the broker: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("invalid broker URL: {0}")]
+    InvalidUrl(#[from] url::ParseError),
+}
+
+impl Error {
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The problem document of an API error.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            Self::Api { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A client of one broker, acting with one bearer token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: url::Url,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for the broker at `base_url`, with a 30-second timeout and
+    /// redirects off.
+    pub fn new(base_url: &str) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self::with_http_client(base_url, http)?)
+    }
+
+    /// A client that shares an existing `reqwest::Client`.
+    pub fn with_http_client(
+        base_url: &str,
+        http: reqwest::Client,
+    ) -> std::result::Result<Self, url::ParseError> {
+        let mut base = url::Url::parse(base_url)?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(Self {
+            http,
+            base,
+            token: None,
+        })
+    }
+
+    /// The same client, acting with `token`.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// `GET /healthz`
+    pub async fn health(&self) -> Result<Health> {
+        self.send(self.request(Method::GET, "healthz")?).await
+    }
+
+    /// `GET /readyz`
+    pub async fn ready(&self) -> Result<Health> {
+        self.send(self.request(Method::GET, "readyz")?).await
+    }
+
+    /// `GET /v1/vocabulary` (any token)
+    pub async fn vocabulary(&self) -> Result<Vocabulary> {
+        self.send(self.request(Method::GET, "v1/vocabulary")?).await
+    }
+
+    /// `POST /v1/members` (admin)
+    pub async fn create_member(&self, body: &CreateMember) -> Result<CreatedMember> {
+        self.send_json(Method::POST, "v1/members", body).await
+    }
+
+    /// `GET /v1/members` (admin): one page; pass `next_cursor` for the next.
+    pub async fn list_members(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<MemberSummary>> {
+        let request = self.request(Method::GET, "v1/members")?;
+        self.send(page_query(request, limit, cursor)).await
+    }
+
+    /// `POST /v1/third-parties` (admin)
+    pub async fn create_third_party(&self, body: &CreateThirdParty) -> Result<CreatedThirdParty> {
+        self.send_json(Method::POST, "v1/third-parties", body).await
+    }
+
+    /// `GET /v1/third-parties` (admin)
+    pub async fn list_third_parties(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<ThirdParty>> {
+        let request = self.request(Method::GET, "v1/third-parties")?;
+        self.send(page_query(request, limit, cursor)).await
+    }
+
+    /// `GET /v1/third-parties/{id}` (admin)
+    pub async fn third_party(&self, id: &str) -> Result<ThirdParty> {
+        let path = format!("v1/third-parties/{}", encode_segment(id));
+        self.send(self.request(Method::GET, &path)?).await
+    }
+
+    /// `PATCH /v1/third-parties/{id}` (admin): suspend or reinstate.
+    pub async fn set_third_party_status(
+        &self,
+        id: &str,
+        status: ThirdPartyStatus,
+    ) -> Result<ThirdParty> {
+        let path = format!("v1/third-parties/{}", encode_segment(id));
+        self.send_json(Method::PATCH, &path, &UpdateThirdParty { status })
+            .await
+    }
+
+    /// `GET /v1/me` (member)
+    pub async fn me(&self) -> Result<Me> {
+        self.send(self.request(Method::GET, "v1/me")?).await
+    }
+
+    /// `PATCH /v1/me` (member)
+    pub async fn update_me(&self, body: &UpdateMe) -> Result<Me> {
+        self.send_json(Method::PATCH, "v1/me", body).await
+    }
+
+    fn request(&self, method: Method, path: &str) -> Result<RequestBuilder> {
+        let url = self.base.join(path)?;
+        let request = self.http.request(method, url);
+        Ok(match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        })
+    }
+
+    async fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.send(self.request(method, path)?.json(body)).await
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
+        let response = request.send().await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response.json().await?);
+        }
+        let bytes = response.bytes().await?;
+        let problem = serde_json::from_slice::<Problem>(&bytes).unwrap_or_else(|_| Problem {
+            problem_type: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: String::from_utf8_lossy(&bytes).into_owned(),
+            errors: Vec::new(),
+        });
+        Err(Error::Api {
+            status,
+            problem: Box::new(problem),
+        })
+    }
+}
+
+fn page_query(request: RequestBuilder, limit: Option<u32>, cursor: Option<&str>) -> RequestBuilder {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if let Some(limit) = limit {
+        pairs.push(("limit", limit.to_string()));
+    }
+    if let Some(cursor) = cursor {
+        pairs.push(("cursor", cursor.to_owned()));
+    }
+    request.query(&pairs)
+}
+
+fn encode_segment(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_join_with_or_without_a_trailing_slash() {
+        for base in [
+            "http://h:1",
+            "http://h:1/",
+            "http://h:1/coop",
+            "http://h:1/coop/",
+        ] {
+            let client = Client::new(base).unwrap();
+            let url = client.base.join("v1/me").unwrap();
+            assert!(url.as_str().ends_with("/v1/me"), "{base} -> {url}");
+            assert_eq!(url.as_str().contains("/coop/"), base.contains("coop"));
+        }
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(encode_segment("tp_1/../x"), "tp_1%2F..%2Fx");
+    }
+}

@@ -1,1 +1,18 @@
-//! Test support for datacoop's end-to-end tests.
+//! What datacoop's tests share: a fresh PostgreSQL database per test, and
+//! the real `datacoop` binary started on port 0 with its own database.
+//!
+//! PostgreSQL tests read `DATACOOP_TEST_POSTGRES_URL` (a server URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Without it they are
+//! skipped, with a note on stderr, so a developer without PostgreSQL can
+//! run everything else; under CI (`CI` set) a missing URL fails instead.
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failure to set up a test should stop that test loudly"
+)]
+
+mod broker;
+mod postgres;
+
+pub use broker::{Broker, BrokerOptions, binary_path, run_datacoop};
+pub use postgres::TestPostgres;

@@ -29,8 +29,9 @@ use super::AppState;
         super::third_parties::update,
         super::me::show,
         super::me::update,
+        document,
     ),
-    components(responses(Malformed, Unauthorized, Forbidden, NotFound, TooLarge, WrongContentType, Invalid)),
+    components(schemas(Problem), responses(Malformed, Unauthorized, Forbidden, NotFound, TooLarge, WrongContentType, Invalid)),
     modifiers(&BearerAuth),
     tags(
         (name = "admin", description = "The co-op's stewards (admin token)"),
@@ -77,6 +78,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/openapi.json", get(document))
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json")))]
 async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
