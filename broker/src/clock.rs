@@ -3,19 +3,22 @@
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The real clock.
+/// The real clock, to the microsecond: the finest instant both databases
+/// store, so what the broker answers equals what it later reads back.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        let now = Utc::now();
+        now.duration_trunc(TimeDelta::microseconds(1))
+            .unwrap_or(now)
     }
 }
 
@@ -56,6 +59,11 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_time_is_whole_microseconds() {
+        assert_eq!(SystemClock.now().timestamp_subsec_nanos() % 1000, 0);
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

@@ -1,5 +1,12 @@
 //! End-to-end tests: the real `datacoop` binary on port 0 with a fresh
 //! database, driven through the SDK. One test binary (STYLE rule 19).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a step that fails should fail the test loudly"
+)]
 
 mod cli;
 mod errors;

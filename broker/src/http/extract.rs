@@ -53,26 +53,19 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 }
 
 /// Deserializes `bytes`, telling syntax errors (400) from shape errors (422).
+///
+/// Syntax is checked on its own first: serde_json reports some shape
+/// errors (a number where an enum belongs) as syntax errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { String::new() } else { path };
-                ApiError::invalid(&field, strip_position(&inner.to_string()))
-            }
-            _ => malformed(&inner),
-        }
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|error| {
+        ApiError::Malformed(format!("the request body is not valid JSON: {error}"))
     })?;
-    // Trailing characters after the value are a syntax error too.
-    deserializer.end().map_err(|error| malformed(&error))?;
-    Ok(value)
-}
-
-fn malformed(error: &serde_json::Error) -> ApiError {
-    ApiError::Malformed(format!("the request body is not valid JSON: {error}"))
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ApiError::invalid(&field, strip_position(&error.into_inner().to_string()))
+    })
 }
 
 /// serde_json appends " at line L column C"; for shape errors the field

@@ -110,3 +110,56 @@ pub(super) async fn not_found() -> ApiError {
 pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        "late"
+    }
+
+    async fn panics() -> &'static str {
+        panic!("handler bug")
+    }
+
+    fn problem_type(response: &axum::response::Response) -> &str {
+        response.headers()["content-type"].to_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn slow_requests_are_answered_408() {
+        let app = Router::new()
+            .route("/slow", get(slow))
+            .layer(from_fn_with_state(Duration::from_millis(20), timeout));
+        let response = app
+            .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(problem_type(&response), "application/problem+json");
+    }
+
+    #[tokio::test]
+    async fn panics_are_answered_500_without_detail() {
+        let app = Router::new()
+            .route("/panics", get(panics))
+            .layer(CatchPanicLayer::custom(on_panic));
+        let response = app
+            .oneshot(Request::get("/panics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(problem_type(&response), "application/problem+json");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("handler bug"));
+    }
+}
