@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod credentials;
 pub mod domain;
 pub mod http;

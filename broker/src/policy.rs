@@ -1,8 +1,11 @@
-//! Loading the co-op's policy folder: the vocabulary now; the Cedar schema
-//! and co-op policies join it with the consent engine.
+//! Loading the co-op's policy folder: the vocabulary, the Cedar schema and
+//! the co-op's base policies.
 //!
 //! The folder compiled into the binary is `policies/` at the repository
-//! root; `DATACOOP_POLICY_DIR` replaces it with a folder laid out the same.
+//! root; `DATACOOP_POLICY_DIR` replaces it with a folder laid out the same:
+//! `vocabulary.json` (required), `schema.cedarschema` (the built-in one
+//! when absent) and `coop.cedar` (no base policies when absent). The Cedar
+//! files are parsed and validated when the consent engine loads them.
 
 use std::path::{Path, PathBuf};
 
@@ -11,8 +14,18 @@ use crate::domain::{Vocabulary, VocabularyError};
 /// `policies/vocabulary.json` as compiled into the binary.
 pub const DEFAULT_VOCABULARY: &str = include_str!("../../policies/vocabulary.json");
 
+/// `policies/schema.cedarschema` as compiled into the binary.
+pub const DEFAULT_SCHEMA: &str = include_str!("../../policies/schema.cedarschema");
+
+/// `policies/coop.cedar` as compiled into the binary.
+pub const DEFAULT_COOP_POLICIES: &str = include_str!("../../policies/coop.cedar");
+
 /// The file name of the vocabulary inside a policy folder.
 pub const VOCABULARY_FILE: &str = "vocabulary.json";
+/// The file name of the Cedar schema inside a policy folder.
+pub const SCHEMA_FILE: &str = "schema.cedarschema";
+/// The file name of the co-op's base policies inside a policy folder.
+pub const COOP_POLICIES_FILE: &str = "coop.cedar";
 
 /// Why the policies could not be loaded. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +46,11 @@ pub enum PolicyError {
 #[derive(Debug, Clone)]
 pub struct Policies {
     pub vocabulary: Vocabulary,
+    /// The Cedar schema text, and where it came from.
+    pub schema: String,
+    pub schema_origin: String,
+    /// The co-op's base policies: `(where from, Cedar text)`.
+    pub coop_policies: Vec<(String, String)>,
 }
 
 impl Policies {
@@ -43,7 +61,15 @@ impl Policies {
                 path: PathBuf::from("(built in) policies").join(VOCABULARY_FILE),
                 source,
             })?;
-        Ok(Self { vocabulary })
+        Ok(Self {
+            vocabulary,
+            schema: DEFAULT_SCHEMA.to_owned(),
+            schema_origin: format!("(built in) policies/{SCHEMA_FILE}"),
+            coop_policies: vec![(
+                format!("(built in) policies/{COOP_POLICIES_FILE}"),
+                DEFAULT_COOP_POLICIES.to_owned(),
+            )],
+        })
     }
 
     /// The policies in `dir`, laid out like `policies/`.
@@ -55,7 +81,25 @@ impl Policies {
         })?;
         let vocabulary =
             Vocabulary::from_json(&text).map_err(|source| PolicyError::Invalid { path, source })?;
-        Ok(Self { vocabulary })
+        let schema_path = dir.join(SCHEMA_FILE);
+        let (schema, schema_origin) = match read_optional(&schema_path)? {
+            Some(text) => (text, schema_path.display().to_string()),
+            None => (
+                DEFAULT_SCHEMA.to_owned(),
+                format!("(built in) policies/{SCHEMA_FILE}"),
+            ),
+        };
+        let coop_path = dir.join(COOP_POLICIES_FILE);
+        let coop_policies = read_optional(&coop_path)?
+            .map(|text| (coop_path.display().to_string(), text))
+            .into_iter()
+            .collect();
+        Ok(Self {
+            vocabulary,
+            schema,
+            schema_origin,
+            coop_policies,
+        })
     }
 
     /// `from_dir` when a folder is given, the built-in policies otherwise.
@@ -64,6 +108,18 @@ impl Policies {
             Some(dir) => Self::from_dir(dir),
             None => Self::built_in(),
         }
+    }
+}
+
+/// The file's text, or `None` when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<String>, PolicyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -48,7 +48,10 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {} (DATACOOP_LISTEN)", settings.listen))?;
-        let state = AppState::new(Arc::clone(&store), clock, policies, admin.hash);
+        let schema_origin = policies.schema_origin.clone();
+        let state = AppState::new(Arc::clone(&store), clock, policies, admin.hash)
+            .await
+            .with_context(|| format!("cannot load the consent policies (schema `{schema_origin}`, DATACOOP_POLICY_DIR)"))?;
         let limits = HttpLimits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout(),

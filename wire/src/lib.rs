@@ -6,15 +6,23 @@
 //! validate against data it holds, such as the vocabulary); the broker parses
 //! them into its domain types at the edge.
 
+mod decisions;
 mod enums;
 mod members;
 mod problem;
+mod rules;
 mod third_parties;
 mod vocabulary;
 
+pub use decisions::{
+    CategoryDecision, DecidedBy, Decision, DecisionRequest, ExplainRequest, Reason, Verdict,
+};
 pub use enums::{Registry, RequesterClass, ThirdPartyStatus};
 pub use members::{CreateMember, CreatedMember, Me, MemberSummary, UpdateMe};
 pub use problem::{FieldError, Problem};
+pub use rules::{
+    Action, CreatePersona, Effect, Persona, RequesterSelector, Rule, RuleAction, RuleBody,
+};
 pub use third_parties::{CreateThirdParty, CreatedThirdParty, ThirdParty, UpdateThirdParty};
 pub use vocabulary::{Term, Vocabulary};
 

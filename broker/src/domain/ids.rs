@@ -54,6 +54,16 @@ opaque_id!(
     ThirdPartyId,
     "tp_"
 );
+opaque_id!(
+    /// A rule of a member, a persona or the co-op.
+    RuleId,
+    "rul_"
+);
+opaque_id!(
+    /// A persona: a preset profile the co-op publishes.
+    PersonaId,
+    "per_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,12 +3,16 @@
 
 pub mod ids;
 pub mod member;
+pub mod persona;
+pub mod rule;
 pub mod third_party;
 pub mod validation;
 pub mod vocabulary;
 
-pub use ids::{MemberId, ThirdPartyId};
+pub use ids::{MemberId, PersonaId, RuleId, ThirdPartyId};
 pub use member::{DisplayName, Member, MemberPatch, NewMember};
+pub use persona::{Persona, PersonaDescription, PersonaName};
+pub use rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};
 pub use third_party::{NewThirdParty, ThirdParty, ThirdPartyName, WebhookUrl};
 pub use validation::{FieldErrors, Invalid};
 pub use vocabulary::{TermId, Vocabulary, VocabularyError};

@@ -3,6 +3,7 @@
 //! answer; they hold no SQL and no policy logic.
 
 mod auth;
+mod decisions;
 pub mod error;
 mod extract;
 mod health;
@@ -11,6 +12,8 @@ mod members;
 mod middleware;
 pub mod openapi;
 mod pagination;
+mod personas;
+mod rules;
 mod third_parties;
 mod vocabulary;
 
@@ -22,6 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::clock::Clock;
+use crate::consent::{Engine, EngineError};
 use crate::credentials::TokenHash;
 use crate::policy::Policies;
 use crate::store::Store;
@@ -37,25 +41,31 @@ pub struct AppState {
     /// Hash of the one admin token in force.
     pub admin_token: Arc<TokenHash>,
     pub metrics: PrometheusHandle,
+    /// The consent engine, with every owner's rules compiled.
+    pub engine: Arc<Engine>,
     vocabulary_document: Arc<datacoop_wire::Vocabulary>,
 }
 
 impl AppState {
-    pub fn new(
+    /// Builds the state; loading the consent engine compiles every
+    /// stored rule.
+    pub async fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         policies: Policies,
         admin_token: TokenHash,
-    ) -> Self {
+    ) -> Result<Self, EngineError> {
+        let engine = Arc::new(Engine::load(Arc::clone(&store), &policies).await?);
         let vocabulary_document = Arc::new(vocabulary::document(&policies.vocabulary));
-        Self {
+        Ok(Self {
             store,
             clock,
             policies: Arc::new(policies),
             admin_token: Arc::new(admin_token),
             metrics: crate::telemetry::prometheus(),
+            engine,
             vocabulary_document,
-        }
+        })
     }
 }
 
@@ -84,6 +94,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .merge(members::router())
         .merge(third_parties::router())
         .merge(me::router())
+        .merge(rules::router())
+        .merge(personas::router())
+        .merge(decisions::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));

@@ -17,7 +17,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::credentials::TokenHash;
-use crate::domain::{Member, MemberId, MemberPatch, ThirdParty, ThirdPartyId, ThirdPartyStatus};
+use crate::domain::rule::{Owner, Rule};
+use crate::domain::{
+    Member, MemberId, MemberPatch, Persona, RequesterClass, RuleId, ThirdParty, ThirdPartyId,
+    ThirdPartyStatus,
+};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -120,6 +124,47 @@ pub trait Store: Send + Sync + Debug {
         status: ThirdPartyStatus,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ThirdParty>>;
+
+    /// Stores rules of one owner and bumps that owner's policy version,
+    /// in one transaction.
+    async fn create_rules(&self, owner: &Owner, rules: &[Rule]) -> StoreResult<()>;
+
+    /// Deletes one of `owner`'s rules and bumps the version; false when
+    /// `owner` has no such rule.
+    async fn delete_rule(&self, owner: &Owner, id: &RuleId) -> StoreResult<bool>;
+
+    /// An owner's rules in creation order.
+    async fn rules_of(&self, owner: &Owner) -> StoreResult<Vec<Rule>>;
+
+    /// Every rule, for compiling at start.
+    async fn all_rules(&self) -> StoreResult<Vec<Rule>>;
+
+    /// Every owner's policy version, for compiling at start.
+    async fn all_policy_versions(&self) -> StoreResult<Vec<(Owner, i64)>>;
+
+    /// The requester, the member and the policy versions a decision needs.
+    async fn decision_facts(
+        &self,
+        requester: Option<&ThirdPartyId>,
+        member: Option<&MemberId>,
+    ) -> StoreResult<DecisionFacts>;
+
+    /// Stores a persona with its rules, in one transaction.
+    async fn create_persona(&self, persona: &Persona, rules: &[Rule]) -> StoreResult<()>;
+
+    /// Every persona, in creation order.
+    async fn personas(&self) -> StoreResult<Vec<Persona>>;
+}
+
+/// What one decision needs to read, in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionFacts {
+    /// The requester's class and status, when it exists.
+    pub requester: Option<(RequesterClass, ThirdPartyStatus)>,
+    /// The member exists and has not left.
+    pub member_active: bool,
+    pub coop_version: i64,
+    pub member_version: i64,
 }
 
 /// Opens the database a URL names, creating an SQLite file if missing.

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Seq, StoreError, StoreResult};
+use super::{DecisionFacts, Seq, StoreError, StoreResult};
+use crate::domain::rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};
+use crate::domain::vocabulary::TermId;
 use crate::domain::{
-    DisplayName, Member, MemberId, Registry, RequesterClass, ThirdParty, ThirdPartyId,
-    ThirdPartyName, ThirdPartyStatus,
+    DisplayName, Member, MemberId, Persona, PersonaDescription, PersonaId, PersonaName, Registry,
+    RequesterClass, RuleId, ThirdParty, ThirdPartyId, ThirdPartyName, ThirdPartyStatus,
 };
 
 #[derive(Debug, sqlx::FromRow)]
@@ -68,5 +70,178 @@ impl ThirdPartyRow {
                 updated_at: self.updated_at,
             },
         ))
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} `{value}`"))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct RuleRow {
+    id: String,
+    owner_kind: String,
+    owner_id: String,
+    effect: String,
+    action: String,
+    requester_kind: String,
+    requester_value: Option<String>,
+    data_categories: String,
+    purposes: String,
+    not_before: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    cedar: String,
+}
+
+/// The columns a rule is stored in, as the SQL binds them.
+#[derive(Debug)]
+pub(super) struct RuleColumns {
+    pub effect: &'static str,
+    pub action: &'static str,
+    pub requester_kind: &'static str,
+    pub requester_value: Option<String>,
+    pub data_categories: String,
+    pub purposes: String,
+}
+
+impl RuleColumns {
+    pub(super) fn of(spec: &RuleSpec) -> Self {
+        let (requester_kind, requester_value) = match &spec.requester {
+            Requester::Any => ("any", None),
+            Requester::Class(class) => ("class", Some(class.as_str().to_owned())),
+            Requester::ThirdParty(id) => ("third_party", Some(id.to_string())),
+        };
+        let list = |terms: &[TermId]| {
+            serde_json::to_string(&terms.iter().map(TermId::as_str).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        Self {
+            effect: match spec.effect {
+                Effect::Allow => "allow",
+                Effect::Deny => "deny",
+            },
+            action: match spec.action {
+                RuleAction::Access => "access",
+                RuleAction::Aggregate => "aggregate",
+                RuleAction::Any => "*",
+            },
+            requester_kind,
+            requester_value,
+            data_categories: list(&spec.data_categories),
+            purposes: list(&spec.purposes),
+        }
+    }
+}
+
+impl RuleRow {
+    pub(super) fn into_domain(self) -> StoreResult<Rule> {
+        let owner = Owner::from_parts(&self.owner_kind, self.owner_id)
+            .ok_or_else(|| corrupt("rule owner", &self.owner_kind))?;
+        let effect = match self.effect.as_str() {
+            "allow" => Effect::Allow,
+            "deny" => Effect::Deny,
+            other => return Err(corrupt("rule effect", other)),
+        };
+        let action = match self.action.as_str() {
+            "access" => RuleAction::Access,
+            "aggregate" => RuleAction::Aggregate,
+            "*" => RuleAction::Any,
+            other => return Err(corrupt("rule action", other)),
+        };
+        let value = self.requester_value.unwrap_or_default();
+        let requester = match self.requester_kind.as_str() {
+            "any" => Requester::Any,
+            "class" => Requester::Class(
+                RequesterClass::parse(&value).ok_or_else(|| corrupt("rule class", &value))?,
+            ),
+            "third_party" => Requester::ThirdParty(ThirdPartyId::from_trusted(value)),
+            other => return Err(corrupt("rule requester", other)),
+        };
+        let terms = |text: &str| -> StoreResult<Vec<TermId>> {
+            let raw: Vec<String> =
+                serde_json::from_str(text).map_err(|_| corrupt("rule term list", text))?;
+            raw.iter()
+                .map(|id| TermId::parse(id).map_err(|_| corrupt("rule term", id)))
+                .collect()
+        };
+        Ok(Rule {
+            id: RuleId::from_trusted(self.id),
+            owner,
+            spec: RuleSpec {
+                effect,
+                action,
+                requester,
+                data_categories: terms(&self.data_categories)?,
+                purposes: terms(&self.purposes)?,
+                not_before: self.not_before,
+                expires_at: self.expires_at,
+            },
+            created_at: self.created_at,
+            cedar: self.cedar,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct VersionRow {
+    owner_kind: String,
+    owner_id: String,
+    version: i64,
+}
+
+impl VersionRow {
+    pub(super) fn into_domain(self) -> StoreResult<(Owner, i64)> {
+        let owner = Owner::from_parts(&self.owner_kind, self.owner_id)
+            .ok_or_else(|| corrupt("policy owner", &self.owner_kind))?;
+        Ok((owner, self.version))
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct FactsRow {
+    class: Option<String>,
+    status: Option<String>,
+    member_active: bool,
+    coop_version: i64,
+    member_version: i64,
+}
+
+impl FactsRow {
+    pub(super) fn into_domain(self) -> StoreResult<DecisionFacts> {
+        let requester = match (self.class, self.status) {
+            (Some(class), Some(status)) => Some((
+                RequesterClass::parse(&class)
+                    .ok_or_else(|| corrupt("third-party class", &class))?,
+                ThirdPartyStatus::parse(&status)
+                    .ok_or_else(|| corrupt("third-party status", &status))?,
+            )),
+            _ => None,
+        };
+        Ok(DecisionFacts {
+            requester,
+            member_active: self.member_active,
+            coop_version: self.coop_version,
+            member_version: self.member_version,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct PersonaRow {
+    id: String,
+    name: String,
+    description: String,
+    created_at: DateTime<Utc>,
+}
+
+impl PersonaRow {
+    pub(super) fn into_domain(self) -> Persona {
+        Persona {
+            id: PersonaId::from_trusted(self.id),
+            name: PersonaName::from_trusted(self.name),
+            description: PersonaDescription::from_trusted(self.description),
+            created_at: self.created_at,
+        }
     }
 }

@@ -3,7 +3,43 @@
 //! embedded migrations. Only the SQL differs between databases.
 
 macro_rules! sql_store {
-    ($store:ident, $backend:expr, $sql:ident, $migrator:expr) => {
+    ($store:ident, $db:ty, $backend:expr, $sql:ident, $migrator:expr) => {
+        impl $store {
+            /// Inserts rules and bumps their owner's policy version inside `tx`.
+            async fn insert_rules(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                owner: &$crate::domain::rule::Owner,
+                rules: &[$crate::domain::rule::Rule],
+            ) -> $crate::store::StoreResult<()> {
+                for rule in rules {
+                    let columns = $crate::store::rows::RuleColumns::of(&rule.spec);
+                    sqlx::query($sql::INSERT_RULE)
+                        .bind(rule.id.as_str())
+                        .bind(rule.owner.kind())
+                        .bind(rule.owner.id())
+                        .bind(columns.effect)
+                        .bind(columns.action)
+                        .bind(columns.requester_kind)
+                        .bind(columns.requester_value)
+                        .bind(columns.data_categories)
+                        .bind(columns.purposes)
+                        .bind(rule.spec.not_before)
+                        .bind(rule.spec.expires_at)
+                        .bind(rule.created_at)
+                        .bind(rule.cedar.as_str())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err($crate::store::StoreError::from_write)?;
+                }
+                sqlx::query($sql::BUMP_POLICY_VERSION)
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn backend(&self) -> $crate::store::Backend {
@@ -201,6 +237,122 @@ macro_rules! sql_store {
                 .await?
                 .map(|row| row.into_domain().map(|(_, third_party)| third_party))
                 .transpose()
+            }
+            async fn create_rules(
+                &self,
+                owner: &$crate::domain::rule::Owner,
+                rules: &[$crate::domain::rule::Rule],
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                Self::insert_rules(&mut tx, owner, rules).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_rule(
+                &self,
+                owner: &$crate::domain::rule::Owner,
+                id: &$crate::domain::RuleId,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let deleted = sqlx::query($sql::DELETE_RULE)
+                    .bind(id.as_str())
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query($sql::BUMP_POLICY_VERSION)
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn rules_of(
+                &self,
+                owner: &$crate::domain::rule::Owner,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::rule::Rule>> {
+                sqlx::query_as::<_, $crate::store::rows::RuleRow>($sql::RULES_OF)
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::store::rows::RuleRow::into_domain)
+                    .collect()
+            }
+
+            async fn all_rules(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::rule::Rule>> {
+                sqlx::query_as::<_, $crate::store::rows::RuleRow>($sql::ALL_RULES)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::store::rows::RuleRow::into_domain)
+                    .collect()
+            }
+
+            async fn all_policy_versions(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<($crate::domain::rule::Owner, i64)>> {
+                sqlx::query_as::<_, $crate::store::rows::VersionRow>($sql::ALL_POLICY_VERSIONS)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::store::rows::VersionRow::into_domain)
+                    .collect()
+            }
+
+            async fn decision_facts(
+                &self,
+                requester: Option<&$crate::domain::ThirdPartyId>,
+                member: Option<&$crate::domain::MemberId>,
+            ) -> $crate::store::StoreResult<$crate::store::DecisionFacts> {
+                sqlx::query_as::<_, $crate::store::rows::FactsRow>($sql::DECISION_FACTS)
+                    .bind(requester.map_or("", |id| id.as_str()))
+                    .bind(member.map_or("", |id| id.as_str()))
+                    .fetch_one(&self.pool)
+                    .await?
+                    .into_domain()
+            }
+
+            async fn create_persona(
+                &self,
+                persona: &$crate::domain::Persona,
+                rules: &[$crate::domain::rule::Rule],
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query($sql::INSERT_PERSONA)
+                    .bind(persona.id.as_str())
+                    .bind(persona.name.as_str())
+                    .bind(persona.description.as_str())
+                    .bind(persona.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                let owner = $crate::domain::rule::Owner::Persona(persona.id.clone());
+                Self::insert_rules(&mut tx, &owner, rules).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn personas(&self) -> $crate::store::StoreResult<Vec<$crate::domain::Persona>> {
+                Ok(
+                    sqlx::query_as::<_, $crate::store::rows::PersonaRow>($sql::LIST_PERSONAS)
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map($crate::store::rows::PersonaRow::into_domain)
+                        .collect(),
+                )
             }
         }
     };

@@ -109,6 +109,41 @@ mod sql {
         "UPDATE third_parties SET status = ?, updated_at = ? WHERE id = ? RETURNING ",
         third_party_columns!()
     );
+
+    macro_rules! rule_columns {
+        () => {
+            "id, owner_kind, owner_id, effect, action, requester_kind, requester_value, \
+             data_categories, purposes, not_before, expires_at, created_at, cedar"
+        };
+    }
+    pub const INSERT_RULE: &str = concat!(
+        "INSERT INTO rules (",
+        rule_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    );
+    pub const DELETE_RULE: &str =
+        "DELETE FROM rules WHERE id = ? AND owner_kind = ? AND owner_id = ?";
+    pub const RULES_OF: &str = concat!(
+        "SELECT ",
+        rule_columns!(),
+        " FROM rules WHERE owner_kind = ? AND owner_id = ? ORDER BY seq"
+    );
+    pub const ALL_RULES: &str = concat!("SELECT ", rule_columns!(), " FROM rules ORDER BY seq");
+    pub const BUMP_POLICY_VERSION: &str = "INSERT INTO policy_versions (owner_kind, owner_id, version) \
+        VALUES (?, ?, 1) ON CONFLICT (owner_kind, owner_id) DO UPDATE SET version = policy_versions.version + 1";
+    pub const ALL_POLICY_VERSIONS: &str =
+        "SELECT owner_kind, owner_id, version FROM policy_versions";
+    pub const DECISION_FACTS: &str = "SELECT \
+        (SELECT class FROM third_parties WHERE id = ?1) AS class, \
+        (SELECT status FROM third_parties WHERE id = ?1) AS status, \
+        EXISTS (SELECT 1 FROM members WHERE id = ?2 AND left_at IS NULL) AS member_active, \
+        COALESCE((SELECT version FROM policy_versions WHERE owner_kind = 'coop' AND owner_id = ''), 0) AS coop_version, \
+        COALESCE((SELECT version FROM policy_versions WHERE owner_kind = 'member' AND owner_id = ?2), 0) AS member_version";
+
+    pub const INSERT_PERSONA: &str =
+        "INSERT INTO personas (id, name, description, created_at) VALUES (?, ?, ?, ?)";
+    pub const LIST_PERSONAS: &str =
+        "SELECT id, name, description, created_at FROM personas ORDER BY seq";
 }
 
-sql_store!(SqliteStore, Backend::Sqlite, sql, MIGRATOR);
+sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, sql, MIGRATOR);

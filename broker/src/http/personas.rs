@@ -1,0 +1,111 @@
+//! `/v1/personas`: preset profiles of rules the stewards publish, which
+//! members may adopt by delegating to them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json as JsonResponse, Router};
+use datacoop_wire::CreatePersona;
+
+use super::AppState;
+use super::auth::{Admin, Principal};
+use super::error::ApiError;
+use super::extract::Json;
+use super::rules::prepare_rules;
+use crate::domain::rule::{Owner, Rule};
+use crate::domain::{FieldErrors, Persona, PersonaDescription, PersonaId, PersonaName};
+
+/// The most rules one persona may hold.
+const MAX_PERSONA_RULES: usize = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/personas", post(create).get(list))
+}
+
+/// Publish a persona with its rules.
+#[utoipa::path(
+    post, path = "/v1/personas", tag = "admin",
+    request_body = CreatePersona,
+    responses(
+        (status = 201, description = "The persona and its rules", body = datacoop_wire::Persona),
+        (status = 400, response = super::openapi::Malformed),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 413, response = super::openapi::TooLarge),
+        (status = 415, response = super::openapi::WrongContentType),
+        (status = 422, response = super::openapi::Invalid),
+    ),
+    security(("bearer" = []))
+)]
+async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    Json(body): Json<CreatePersona>,
+) -> Result<(StatusCode, JsonResponse<datacoop_wire::Persona>), ApiError> {
+    let mut errors = FieldErrors::new();
+    let name = errors.check("name", PersonaName::parse(&body.name));
+    let description = errors.check("description", PersonaDescription::parse(&body.description));
+    if body.rules.len() > MAX_PERSONA_RULES {
+        errors.push(
+            "rules",
+            format!("must hold at most {MAX_PERSONA_RULES} rules"),
+        );
+    }
+    let id = PersonaId::generate();
+    let owner = Owner::Persona(id.clone());
+    let bodies = body
+        .rules
+        .into_iter()
+        .enumerate()
+        .map(|(index, rule)| (format!("rules[{index}]."), rule))
+        .collect();
+    let rules = prepare_rules(&state, &owner, bodies, errors).await?;
+    let (Some(name), Some(description)) = (name, description) else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "persona fields were refused without an error"
+        )));
+    };
+    let persona = Persona {
+        id,
+        name,
+        description,
+        created_at: state.clock.now(),
+    };
+    state.store.create_persona(&persona, &rules).await?;
+    tracing::info!(persona = %persona.id, rules = rules.len(), "persona published");
+    Ok((StatusCode::CREATED, JsonResponse(to_wire(&persona, &rules))))
+}
+
+/// Every persona with its rules (stewards and members).
+#[utoipa::path(
+    get, path = "/v1/personas", tag = "member",
+    responses(
+        (status = 200, description = "The personas", body = Vec<datacoop_wire::Persona>),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+async fn list(
+    _: Principal,
+    State(state): State<AppState>,
+) -> Result<JsonResponse<Vec<datacoop_wire::Persona>>, ApiError> {
+    let mut personas = Vec::new();
+    for persona in state.store.personas().await? {
+        let rules = state
+            .store
+            .rules_of(&Owner::Persona(persona.id.clone()))
+            .await?;
+        personas.push(to_wire(&persona, &rules));
+    }
+    Ok(JsonResponse(personas))
+}
+
+fn to_wire(persona: &Persona, rules: &[Rule]) -> datacoop_wire::Persona {
+    datacoop_wire::Persona {
+        id: persona.id.to_string(),
+        name: persona.name.as_str().to_owned(),
+        description: persona.description.as_str().to_owned(),
+        rules: rules.iter().map(Rule::to_wire).collect(),
+        created_at: persona.created_at,
+    }
+}

@@ -1,0 +1,230 @@
+//! Rules: `/v1/me/rules` (a member's own) and `/v1/coop/rules` (the
+//! stewards', deny only). Each rule is stored with the Cedar policy it
+//! compiles to.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
+use axum::{Json as JsonResponse, Router};
+use datacoop_wire::RuleBody;
+
+use super::AppState;
+use super::auth::{Admin, AuthMember};
+use super::error::ApiError;
+use super::extract::Json;
+use crate::domain::rule::{Owner, Requester, Rule, RuleSpec};
+use crate::domain::{FieldErrors, RuleId};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/me/rules", post(create_mine).get(list_mine))
+        .route("/v1/me/rules/{id}", delete(delete_mine))
+        .route("/v1/coop/rules", post(create_coop).get(list_coop))
+        .route("/v1/coop/rules/{id}", delete(delete_coop))
+}
+
+/// Validates rule bodies for `owner` (field paths prefixed as given),
+/// checks that named third parties exist, and compiles each to Cedar.
+pub(super) async fn prepare_rules(
+    state: &AppState,
+    owner: &Owner,
+    bodies: Vec<(String, RuleBody)>,
+    mut errors: FieldErrors,
+) -> Result<Vec<Rule>, ApiError> {
+    let now = state.clock.now();
+    let vocabulary = &state.policies.vocabulary;
+    let mut specs = Vec::with_capacity(bodies.len());
+    for (prefix, body) in bodies {
+        if let Some(spec) = RuleSpec::parse(body, owner, vocabulary, now, &prefix, &mut errors) {
+            specs.push((prefix, spec));
+        }
+    }
+    for (prefix, spec) in &specs {
+        if let Requester::ThirdParty(id) = &spec.requester
+            && state.store.third_party(id).await?.is_none()
+        {
+            errors.push(
+                format!("{prefix}requester.third_party"),
+                format!("`{id}` is not a third party"),
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    specs
+        .into_iter()
+        .map(|(_, spec)| {
+            let id = RuleId::generate();
+            let cedar = state
+                .engine
+                .compile(&id, &spec)
+                .map_err(ApiError::internal)?;
+            Ok(Rule {
+                id,
+                owner: owner.clone(),
+                spec,
+                created_at: now,
+                cedar,
+            })
+        })
+        .collect()
+}
+
+async fn create(
+    state: &AppState,
+    owner: Owner,
+    body: RuleBody,
+) -> Result<(StatusCode, JsonResponse<datacoop_wire::Rule>), ApiError> {
+    let rules = prepare_rules(
+        state,
+        &owner,
+        vec![(String::new(), body)],
+        FieldErrors::new(),
+    )
+    .await?;
+    state.store.create_rules(&owner, &rules).await?;
+    let rule = rules
+        .first()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no rule prepared")))?;
+    tracing::info!(rule = %rule.id, owner = owner.kind(), "rule created");
+    Ok((StatusCode::CREATED, JsonResponse(rule.to_wire())))
+}
+
+async fn list(
+    state: &AppState,
+    owner: &Owner,
+) -> Result<JsonResponse<Vec<datacoop_wire::Rule>>, ApiError> {
+    let rules = state.store.rules_of(owner).await?;
+    Ok(JsonResponse(rules.iter().map(Rule::to_wire).collect()))
+}
+
+async fn remove(state: &AppState, owner: &Owner, id: &str) -> Result<StatusCode, ApiError> {
+    let id = RuleId::parse(id).ok_or(ApiError::NotFound)?;
+    if !state.store.delete_rule(owner, &id).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(rule = %id, owner = owner.kind(), "rule deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Add a rule of the calling member's (consent-semantics §2).
+#[utoipa::path(
+    post, path = "/v1/me/rules", tag = "member",
+    request_body = RuleBody,
+    responses(
+        (status = 201, description = "The rule, with its Cedar policy", body = datacoop_wire::Rule),
+        (status = 400, response = super::openapi::Malformed),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 413, response = super::openapi::TooLarge),
+        (status = 415, response = super::openapi::WrongContentType),
+        (status = 422, response = super::openapi::Invalid),
+    ),
+    security(("bearer" = []))
+)]
+async fn create_mine(
+    AuthMember(member): AuthMember,
+    State(state): State<AppState>,
+    Json(body): Json<RuleBody>,
+) -> Result<(StatusCode, JsonResponse<datacoop_wire::Rule>), ApiError> {
+    create(&state, Owner::Member(member.id), body).await
+}
+
+/// The calling member's rules, oldest first.
+#[utoipa::path(
+    get, path = "/v1/me/rules", tag = "member",
+    responses(
+        (status = 200, description = "The member's rules", body = Vec<datacoop_wire::Rule>),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_mine(
+    AuthMember(member): AuthMember,
+    State(state): State<AppState>,
+) -> Result<JsonResponse<Vec<datacoop_wire::Rule>>, ApiError> {
+    list(&state, &Owner::Member(member.id)).await
+}
+
+/// Revoke one of the calling member's rules; the next decision sees it.
+#[utoipa::path(
+    delete, path = "/v1/me/rules/{id}", tag = "member",
+    params(("id" = String, Path, description = "Rule id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+async fn delete_mine(
+    AuthMember(member): AuthMember,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    remove(&state, &Owner::Member(member.id), &id).await
+}
+
+/// Add a co-op rule: deny only, beats every member's consent.
+#[utoipa::path(
+    post, path = "/v1/coop/rules", tag = "admin",
+    request_body = RuleBody,
+    responses(
+        (status = 201, description = "The rule, with its Cedar policy", body = datacoop_wire::Rule),
+        (status = 400, response = super::openapi::Malformed),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 413, response = super::openapi::TooLarge),
+        (status = 415, response = super::openapi::WrongContentType),
+        (status = 422, response = super::openapi::Invalid),
+    ),
+    security(("bearer" = []))
+)]
+async fn create_coop(
+    _: Admin,
+    State(state): State<AppState>,
+    Json(body): Json<RuleBody>,
+) -> Result<(StatusCode, JsonResponse<datacoop_wire::Rule>), ApiError> {
+    create(&state, Owner::Coop, body).await
+}
+
+/// The co-op's rules, oldest first (base policies from the policy folder
+/// are not listed; explanations name them by id).
+#[utoipa::path(
+    get, path = "/v1/coop/rules", tag = "admin",
+    responses(
+        (status = 200, description = "The co-op's rules", body = Vec<datacoop_wire::Rule>),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_coop(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<JsonResponse<Vec<datacoop_wire::Rule>>, ApiError> {
+    list(&state, &Owner::Coop).await
+}
+
+/// Delete a co-op rule.
+#[utoipa::path(
+    delete, path = "/v1/coop/rules/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Rule id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+async fn delete_coop(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    remove(&state, &Owner::Coop, &id).await
+}
