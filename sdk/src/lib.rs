@@ -27,8 +27,9 @@ use serde::de::DeserializeOwned;
 /// The JSON shapes of the HTTP interface.
 pub use datacoop_wire as wire;
 use wire::{
-    CreateMember, CreateThirdParty, CreatedMember, CreatedThirdParty, Health, Me, MemberSummary,
-    Page, Problem, ThirdParty, ThirdPartyStatus, UpdateMe, UpdateThirdParty, Vocabulary,
+    CreateMember, CreatePersona, CreateThirdParty, CreatedMember, CreatedThirdParty, Decision,
+    DecisionRequest, ExplainRequest, Health, Me, MemberSummary, Page, Persona, Problem, Rule,
+    RuleBody, ThirdParty, ThirdPartyStatus, UpdateMe, UpdateThirdParty, Vocabulary,
 };
 
 /// What can go wrong calling the broker.
@@ -183,6 +184,58 @@ impl Client {
         self.send_json(Method::PATCH, "v1/me", body).await
     }
 
+    /// `POST /v1/me/rules` (member)
+    pub async fn create_my_rule(&self, body: &RuleBody) -> Result<Rule> {
+        self.send_json(Method::POST, "v1/me/rules", body).await
+    }
+
+    /// `GET /v1/me/rules` (member)
+    pub async fn my_rules(&self) -> Result<Vec<Rule>> {
+        self.send(self.request(Method::GET, "v1/me/rules")?).await
+    }
+
+    /// `DELETE /v1/me/rules/{id}` (member)
+    pub async fn delete_my_rule(&self, id: &str) -> Result<()> {
+        let path = format!("v1/me/rules/{}", encode_segment(id));
+        self.send_empty(self.request(Method::DELETE, &path)?).await
+    }
+
+    /// `POST /v1/coop/rules` (admin): deny only.
+    pub async fn create_coop_rule(&self, body: &RuleBody) -> Result<Rule> {
+        self.send_json(Method::POST, "v1/coop/rules", body).await
+    }
+
+    /// `GET /v1/coop/rules` (admin)
+    pub async fn coop_rules(&self) -> Result<Vec<Rule>> {
+        self.send(self.request(Method::GET, "v1/coop/rules")?).await
+    }
+
+    /// `DELETE /v1/coop/rules/{id}` (admin)
+    pub async fn delete_coop_rule(&self, id: &str) -> Result<()> {
+        let path = format!("v1/coop/rules/{}", encode_segment(id));
+        self.send_empty(self.request(Method::DELETE, &path)?).await
+    }
+
+    /// `POST /v1/personas` (admin)
+    pub async fn create_persona(&self, body: &CreatePersona) -> Result<Persona> {
+        self.send_json(Method::POST, "v1/personas", body).await
+    }
+
+    /// `GET /v1/personas` (admin or member)
+    pub async fn personas(&self) -> Result<Vec<Persona>> {
+        self.send(self.request(Method::GET, "v1/personas")?).await
+    }
+
+    /// `POST /v1/decisions` (admin)
+    pub async fn decide(&self, body: &DecisionRequest) -> Result<Decision> {
+        self.send_json(Method::POST, "v1/decisions", body).await
+    }
+
+    /// `POST /v1/me/explain` (member)
+    pub async fn explain(&self, body: &ExplainRequest) -> Result<Decision> {
+        self.send_json(Method::POST, "v1/me/explain", body).await
+    }
+
     fn request(&self, method: Method, path: &str) -> Result<RequestBuilder> {
         let url = self.base.join(path)?;
         let request = self.http.request(method, url);
@@ -202,10 +255,20 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
-        let response = request.send().await?;
+        let response = Self::check(request.send().await?).await?;
+        Ok(response.json().await?)
+    }
+
+    /// For calls answered 204 with no body.
+    async fn send_empty(&self, request: RequestBuilder) -> Result<()> {
+        Self::check(request.send().await?).await.map(|_| ())
+    }
+
+    /// The response when successful, its problem document as an error otherwise.
+    async fn check(response: reqwest::Response) -> Result<reqwest::Response> {
         let status = response.status();
         if status.is_success() {
-            return Ok(response.json().await?);
+            return Ok(response);
         }
         let bytes = response.bytes().await?;
         let problem = serde_json::from_slice::<Problem>(&bytes).unwrap_or_else(|_| Problem {

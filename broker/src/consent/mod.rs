@@ -151,12 +151,19 @@ pub enum Opinion {
     Deny(Vec<String>),
 }
 
-/// The engine: the Cedar model, the compiled slices, the store.
+/// Evaluates cells against compiled slices: the pure part of the engine,
+/// with no store and no cache.
+#[derive(Debug)]
+pub struct Evaluator {
+    model: CedarModel,
+    authorizer: Authorizer,
+}
+
+/// The engine: the evaluator, the compiled slices, the store.
 #[derive(Debug)]
 pub struct Engine {
     store: Arc<dyn Store>,
-    model: CedarModel,
-    authorizer: Authorizer,
+    evaluator: Evaluator,
     slices: RwLock<HashMap<String, Arc<Slice>>>,
 }
 
@@ -164,15 +171,9 @@ impl Engine {
     /// Builds the Cedar model from the policies and compiles every stored
     /// rule, so the first decisions find their slices ready.
     pub async fn load(store: Arc<dyn Store>, policies: &Policies) -> Result<Self, EngineError> {
-        let model = CedarModel::new(
-            &policies.schema,
-            &policies.vocabulary,
-            &policies.coop_policies,
-        )?;
         let engine = Self {
             store,
-            model,
-            authorizer: Authorizer::new(),
+            evaluator: Evaluator::new(policies)?,
             slices: RwLock::new(HashMap::new()),
         };
         engine.warm().await?;
@@ -190,7 +191,7 @@ impl Engine {
             let rules = by_owner.remove(&owner).unwrap_or_default();
             slices.insert(
                 owner.key(),
-                Arc::new(Slice::build(&self.model, version, &rules)?),
+                Arc::new(self.evaluator.slice(version, &rules)?),
             );
         }
         *self
@@ -200,13 +201,13 @@ impl Engine {
         Ok(())
     }
 
-    pub fn model(&self) -> &CedarModel {
-        &self.model
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.evaluator
     }
 
     /// The Cedar text of a new rule, validated against the schema.
     pub fn compile(&self, id: &RuleId, spec: &RuleSpec) -> Result<String, CedarError> {
-        self.model.compile(id, spec).map(|(text, _)| text)
+        self.evaluator.compile(id, spec)
     }
 
     /// The slice of `owner` at `version`, compiled anew if the cached one
@@ -223,7 +224,7 @@ impl Engine {
             return Ok(Arc::clone(slice));
         }
         let rules = self.store.rules_of(owner).await?;
-        let slice = Arc::new(Slice::build(&self.model, version, &rules)?);
+        let slice = Arc::new(self.evaluator.slice(version, &rules)?);
         let mut slices = self
             .slices
             .write()
@@ -254,7 +255,8 @@ impl Engine {
                 member_id.as_ref(),
             )
             .await?;
-        let chain: Vec<MemberId> = member_id.iter().cloned().collect();
+        // The chain starts with the member asked about, as asked.
+        let chain = vec![MemberId::from_trusted(input.member.clone())];
         let fixed = |reason: Reason| {
             input
                 .categories
@@ -293,36 +295,78 @@ impl Engine {
                 member: &member_id,
                 now,
             };
-            let request = self.request(&cell)?;
-            // §4 step 3: co-op rules beat everyone.
-            let coop_rules = self.coop_denials(&coop, &request);
-            if !coop_rules.is_empty() {
-                categories.push(CategoryOutcome {
-                    category: category.clone(),
-                    verdict: Verdict::Deny,
-                    reason: Reason::CoopPolicy,
-                    decided_by: Decider::Coop,
-                    chain: vec![member_id.clone()],
-                    rules: coop_rules,
-                });
-                continue;
-            }
-            // §4 step 4, without delegation: the member's own opinion.
-            let (verdict, reason, rules) = match self.opinion(&own, &request) {
-                Opinion::Allow(rules) => (Verdict::Allow, Reason::Allowed, rules),
-                Opinion::Deny(rules) => (Verdict::Deny, Reason::DeniedByRule, rules),
-                Opinion::None => (Verdict::Deny, Reason::NoConsent, Vec::new()),
-            };
-            categories.push(CategoryOutcome {
-                category: category.clone(),
-                verdict,
-                reason,
-                decided_by: Decider::of(&member_owner),
-                chain: vec![member_id.clone()],
-                rules,
-            });
+            categories.push(
+                self.evaluator
+                    .decide_cell(&coop, &own, &member_owner, &cell)?,
+            );
         }
         Ok(outcome(categories, now))
+    }
+}
+
+impl Evaluator {
+    /// The Cedar model of `policies`: schema, vocabulary entities, base policies.
+    pub fn new(policies: &Policies) -> Result<Self, CedarError> {
+        Ok(Self {
+            model: CedarModel::new(
+                &policies.schema,
+                &policies.vocabulary,
+                &policies.coop_policies,
+            )?,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    pub fn model(&self) -> &CedarModel {
+        &self.model
+    }
+
+    /// The Cedar text of a new rule, validated against the schema.
+    pub fn compile(&self, id: &RuleId, spec: &RuleSpec) -> Result<String, CedarError> {
+        self.model.compile(id, spec).map(|(text, _)| text)
+    }
+
+    /// Compiles an owner's stored rules into a slice.
+    pub fn slice(&self, version: i64, rules: &[Rule]) -> Result<Slice, CedarError> {
+        Slice::build(&self.model, version, rules)
+    }
+
+    /// Decides one cell for `owner` (whose slice is `own`) after the
+    /// co-op's rules (§4 steps 3 and 4, without delegation).
+    pub fn decide_cell(
+        &self,
+        coop: &Slice,
+        own: &Slice,
+        owner: &Owner,
+        cell: &Cell<'_>,
+    ) -> Result<CategoryOutcome, CedarError> {
+        let request = self.request(cell)?;
+        // §4 step 3: co-op rules beat everyone.
+        let coop_rules = self.coop_denials(coop, &request);
+        if !coop_rules.is_empty() {
+            return Ok(CategoryOutcome {
+                category: cell.category.clone(),
+                verdict: Verdict::Deny,
+                reason: Reason::CoopPolicy,
+                decided_by: Decider::Coop,
+                chain: vec![cell.member.clone()],
+                rules: coop_rules,
+            });
+        }
+        // §4 step 4: the owner's own opinion, or no consent.
+        let (verdict, reason, rules) = match self.opinion(own, &request) {
+            Opinion::Allow(rules) => (Verdict::Allow, Reason::Allowed, rules),
+            Opinion::Deny(rules) => (Verdict::Deny, Reason::DeniedByRule, rules),
+            Opinion::None => (Verdict::Deny, Reason::NoConsent, Vec::new()),
+        };
+        Ok(CategoryOutcome {
+            category: cell.category.clone(),
+            verdict,
+            reason,
+            decided_by: Decider::of(owner),
+            chain: vec![cell.member.clone()],
+            rules,
+        })
     }
 
     fn request(&self, cell: &Cell<'_>) -> Result<Request, CedarError> {
@@ -391,15 +435,17 @@ impl Engine {
     }
 }
 
-/// One cell of §2: one category of one request.
-struct Cell<'a> {
-    requester: &'a str,
-    class: RequesterClass,
-    action: Action,
-    category: &'a TermId,
-    purpose: &'a TermId,
-    member: &'a MemberId,
-    now: DateTime<Utc>,
+/// One cell of §2: one category of one request, its requester known and
+/// active.
+#[derive(Debug, Clone, Copy)]
+pub struct Cell<'a> {
+    pub requester: &'a str,
+    pub class: RequesterClass,
+    pub action: Action,
+    pub category: &'a TermId,
+    pub purpose: &'a TermId,
+    pub member: &'a MemberId,
+    pub now: DateTime<Utc>,
 }
 
 fn outcome(categories: Vec<CategoryOutcome>, now: DateTime<Utc>) -> Outcome {

@@ -1,5 +1,7 @@
 //! The broker's own integration tests: the router driven with `oneshot`
-//! (no socket), and the storage suite on SQLite and PostgreSQL.
+//! (no socket), the consent engine through it (named examples, data-file
+//! scenarios, properties against a model of the spec), and the storage
+//! suite, on SQLite and PostgreSQL.
 //! One test binary for the crate (STYLE rule 19).
 #![allow(
     clippy::unwrap_used,
@@ -9,5 +11,9 @@
     reason = "tests: a step that fails should fail the test loudly"
 )]
 
+mod consent;
+mod properties;
 mod router;
+mod scenarios;
 mod storage;
+mod support;

@@ -1,113 +1,15 @@
 //! The router driven in-process with `oneshot`: every status of the
 //! contract's error table these endpoints can produce, and their shapes.
 
-use std::sync::Arc;
-
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use chrono::{DateTime, Utc};
-use datacoop_broker::clock::ManualClock;
-use datacoop_broker::credentials::TokenHash;
-use datacoop_broker::http::{self, AppState, HttpLimits};
-use datacoop_broker::policy::Policies;
-use datacoop_broker::store::{self, Store};
-use http_body_util::BodyExt;
+use axum::http::{Method, Request, StatusCode};
+use datacoop_broker::http::HttpLimits;
 use serde_json::{Value, json};
-use tempfile::TempDir;
-use tower::ServiceExt;
 
-const ADMIN: &str = "admin-token-for-router-tests-0123456789";
-
-struct TestApp {
-    router: axum::Router,
-    store: Arc<dyn Store>,
-    clock: Arc<ManualClock>,
-    _dir: TempDir,
-}
-
-fn start_of_test() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-impl TestApp {
-    async fn new() -> Self {
-        Self::with_limits(HttpLimits::default()).await
-    }
-
-    async fn with_limits(limits: HttpLimits) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("router.db").display());
-        let store = store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        let clock = Arc::new(ManualClock::new(start_of_test()));
-        let state = AppState::new(
-            Arc::clone(&store),
-            Arc::clone(&clock) as _,
-            Policies::built_in().unwrap(),
-            TokenHash::of(ADMIN),
-        );
-        Self {
-            router: http::router(state, limits),
-            store,
-            clock,
-            _dir: dir,
-        }
-    }
-
-    async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        (status, headers, body)
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let request = match body {
-            Some(body) => request
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string())),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        let (status, _, body) = self.send(request).await;
-        (status, body)
-    }
-
-    async fn enrol(&self, name: Option<&str>, registry: &str) -> Value {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/v1/members",
-                Some(ADMIN),
-                Some(json!({"display_name": name, "registry": registry})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body
-    }
-}
+use crate::support::{ADMIN, TestApp};
 
 /// Checks the RFC 9457 shape and returns the field names in `errors`.
-fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) -> Vec<String> {
+pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) -> Vec<String> {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["status"], expected.as_u16(), "{body}");
     assert!(
@@ -134,7 +36,7 @@ fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) -> Vec
 
 #[tokio::test]
 async fn probes_answer_without_a_token() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let (status, body) = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(
         (status, body["status"].as_str()),
@@ -148,7 +50,7 @@ async fn probes_answer_without_a_token() {
 
 #[tokio::test]
 async fn readyz_is_503_when_the_database_is_gone() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     app.store.close().await;
     let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -163,7 +65,7 @@ async fn readyz_is_503_when_the_database_is_gone() {
 
 #[tokio::test]
 async fn missing_or_bad_tokens_are_401() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     for header in [
         None,
         Some("Bearer "),
@@ -190,7 +92,7 @@ async fn missing_or_bad_tokens_are_401() {
 
 #[tokio::test]
 async fn tokens_on_the_wrong_endpoint_are_403() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let member = app.enrol(Some("Ada"), "public").await;
     let token = member["token"].as_str().unwrap();
     let forbidden = [
@@ -230,7 +132,7 @@ async fn tokens_on_the_wrong_endpoint_are_403() {
 
 #[tokio::test]
 async fn unknown_things_are_404_and_wrong_methods_405() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let (status, body) = app.call(Method::GET, "/v2/anything", None, None).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND);
     for id in [
@@ -263,7 +165,7 @@ async fn unknown_things_are_404_and_wrong_methods_405() {
 
 #[tokio::test]
 async fn malformed_bodies_are_400_and_wrong_types_415() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     for raw in ["{", "{\"registry\": \"public\"} extra", "nul"] {
         let request = Request::post("/v1/members")
             .header("authorization", format!("Bearer {ADMIN}"))
@@ -303,7 +205,7 @@ async fn malformed_bodies_are_400_and_wrong_types_415() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
-    let app = TestApp::with_limits(HttpLimits {
+    let app = TestApp::sqlite_with_limits(HttpLimits {
         max_body_bytes: 1024,
         ..HttpLimits::default()
     })
@@ -326,7 +228,7 @@ async fn bodies_over_the_limit_are_413() {
 
 #[tokio::test]
 async fn invalid_members_are_422_naming_the_field() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let cases = [
         (json!({"registry": "secret"}), "registry"),
         (json!({"registry": 3}), "registry"),
@@ -364,7 +266,7 @@ async fn invalid_members_are_422_naming_the_field() {
 
 #[tokio::test]
 async fn members_are_created_listed_and_anonymous_ones_nameless() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let ada = app.enrol(Some("  Ada  "), "public").await;
     assert_eq!(ada["display_name"], "Ada", "names are trimmed");
     assert_eq!(ada["registry"], "public");
@@ -437,7 +339,7 @@ async fn members_are_created_listed_and_anonymous_ones_nameless() {
 
 #[tokio::test]
 async fn members_read_and_change_their_own_profile() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let ada = app.enrol(Some("Ada"), "public").await;
     let token = ada["token"].as_str().unwrap();
     let (status, me) = app.call(Method::GET, "/v1/me", Some(token), None).await;
@@ -500,7 +402,7 @@ async fn members_read_and_change_their_own_profile() {
 
 #[tokio::test]
 async fn third_parties_are_approved_suspended_and_reinstated() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let (status, created) = app
         .call(Method::POST, "/v1/third-parties", Some(ADMIN), Some(json!({"name": "Heart Study", "class": "academic", "webhook_url": "https://heart.example.org/hook"})))
         .await;
@@ -557,7 +459,7 @@ async fn third_parties_are_approved_suspended_and_reinstated() {
 
 #[tokio::test]
 async fn invalid_third_parties_are_422_naming_every_field() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let cases = [
         (json!({"name": "Lab", "class": "pirate"}), vec!["class"]),
         (json!({"name": "", "class": "academic"}), vec!["name"]),
@@ -614,7 +516,7 @@ async fn invalid_third_parties_are_422_naming_every_field() {
 
 #[tokio::test]
 async fn the_vocabulary_is_served_to_any_token() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let member = app.enrol(None, "public").await;
     for token in [ADMIN, member["token"].as_str().unwrap()] {
         let (status, vocabulary) = app
@@ -647,7 +549,7 @@ async fn the_vocabulary_is_served_to_any_token() {
 
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
-    let app = TestApp::new().await;
+    let app = TestApp::sqlite().await;
     let (_, headers, _) = app
         .send(Request::get("/nowhere").body(Body::empty()).unwrap())
         .await;

@@ -1,0 +1,319 @@
+//! Property tests: the engine (Cedar policies compiled from rules) against
+//! a small model of consent-semantics §2 and §4 (steps 3 and 4, without
+//! delegation) written from the spec's text, not from the engine.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use datacoop_broker::consent::{Cell, Decider, Evaluator};
+use datacoop_broker::domain::rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};
+use datacoop_broker::domain::vocabulary::TermId;
+use datacoop_broker::domain::{MemberId, RequesterClass, RuleId, ThirdPartyId};
+use datacoop_broker::policy::Policies;
+use datacoop_wire::{Action, Reason, Verdict};
+use proptest::prelude::*;
+
+const CATEGORIES: &[&str] = &[
+    "*",
+    "health",
+    "health.heart",
+    "health.sleep",
+    "location",
+    "location.precise",
+];
+const PURPOSES: &[&str] = &[
+    "*",
+    "research",
+    "research.academic",
+    "marketing",
+    "marketing.direct",
+    "commercial.sell_data",
+];
+const CLASSES: [RequesterClass; 4] = RequesterClass::ALL;
+
+// ---- the model, from the spec's words ----------------------------------
+
+/// §1: `x` covers `y` when `x == "*"`, `x == y`, or `y` starts with `x + "."`.
+fn covers(x: &str, y: &str) -> bool {
+    x == "*" || x == y || y.starts_with(&format!("{x}."))
+}
+
+/// §1: `x` overlaps `y` when either covers the other.
+fn overlaps(x: &str, y: &str) -> bool {
+    covers(x, y) || covers(y, x)
+}
+
+#[derive(Debug, Clone)]
+struct ModelRule {
+    id: String,
+    coop: bool,
+    allow: bool,
+    /// `None` is `*`.
+    action: Option<Action>,
+    requester: ModelRequester,
+    categories: Vec<&'static str>,
+    purposes: Vec<&'static str>,
+    not_before: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+enum ModelRequester {
+    Any,
+    Class(RequesterClass),
+    ThirdParty(usize),
+}
+
+#[derive(Debug, Clone)]
+struct ModelCell {
+    requester: usize,
+    class: RequesterClass,
+    action: Action,
+    category: &'static str,
+    purpose: &'static str,
+    t: i64,
+}
+
+/// §2: whether `rule` matches `cell`.
+fn matches(rule: &ModelRule, cell: &ModelCell) -> bool {
+    let in_force = rule.not_before.is_none_or(|start| start <= cell.t)
+        && rule.expires_at.is_none_or(|end| cell.t < end);
+    let action = rule.action.is_none_or(|action| action == cell.action);
+    let requester = match rule.requester {
+        ModelRequester::Any => true,
+        ModelRequester::Class(class) => class == cell.class,
+        ModelRequester::ThirdParty(index) => index == cell.requester,
+    };
+    let relation = if rule.allow { covers } else { overlaps };
+    in_force
+        && action
+        && requester
+        && rule.categories.iter().any(|c| relation(c, cell.category))
+        && rule.purposes.iter().any(|p| relation(p, cell.purpose))
+}
+
+/// §4 steps 3 and 4 for a member with no delegation.
+fn model_decide(rules: &[ModelRule], cell: &ModelCell) -> (Verdict, Reason, BTreeSet<String>) {
+    let coop: BTreeSet<String> = rules
+        .iter()
+        .filter(|r| r.coop && matches(r, cell))
+        .map(|r| r.id.clone())
+        .collect();
+    if !coop.is_empty() {
+        return (Verdict::Deny, Reason::CoopPolicy, coop);
+    }
+    let own: Vec<&ModelRule> = rules
+        .iter()
+        .filter(|r| !r.coop && matches(r, cell))
+        .collect();
+    let ids = own.iter().map(|r| r.id.clone()).collect();
+    if own.iter().any(|r| !r.allow) {
+        (Verdict::Deny, Reason::DeniedByRule, ids)
+    } else if own.is_empty() {
+        (Verdict::Deny, Reason::NoConsent, ids)
+    } else {
+        (Verdict::Allow, Reason::Allowed, ids)
+    }
+}
+
+/// The base policy `policies/coop.cedar` ships, in the model's terms.
+fn base_policy() -> ModelRule {
+    ModelRule {
+        id: "coop.no_data_sales".into(),
+        coop: true,
+        allow: false,
+        action: None,
+        requester: ModelRequester::Any,
+        categories: vec!["*"],
+        purposes: vec!["commercial.sell_data", "commercial.sell_insights"],
+        not_before: None,
+        expires_at: None,
+    }
+}
+
+// ---- generators ---------------------------------------------------------
+
+fn some_of(items: &'static [&'static str]) -> impl Strategy<Value = Vec<&'static str>> {
+    proptest::sample::subsequence(items, 1..=3)
+}
+
+fn rule(index: usize) -> impl Strategy<Value = ModelRule> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![
+            Just(None),
+            Just(Some(Action::Access)),
+            Just(Some(Action::Aggregate))
+        ],
+        prop_oneof![
+            Just(ModelRequester::Any),
+            (0..4usize).prop_map(|i| ModelRequester::Class(CLASSES[i])),
+            (0..2usize).prop_map(ModelRequester::ThirdParty),
+        ],
+        some_of(CATEGORIES),
+        some_of(PURPOSES),
+        proptest::option::of(-100i64..100),
+        proptest::option::of(-100i64..100),
+    )
+        .prop_map(
+            move |(
+                coop,
+                allow,
+                action,
+                requester,
+                categories,
+                purposes,
+                not_before,
+                expires_at,
+            )| ModelRule {
+                id: format!("rul_{index:032x}"),
+                coop,
+                allow: allow && !coop,
+                action,
+                requester,
+                categories,
+                purposes,
+                not_before,
+                expires_at,
+            },
+        )
+}
+
+fn rules() -> impl Strategy<Value = Vec<ModelRule>> {
+    (0..10usize).prop_flat_map(|count| (0..count).map(rule).collect::<Vec<_>>())
+}
+
+fn cell() -> impl Strategy<Value = ModelCell> {
+    (
+        0..2usize,
+        0..4usize,
+        prop_oneof![Just(Action::Access), Just(Action::Aggregate)],
+        proptest::sample::select(CATEGORIES),
+        proptest::sample::select(PURPOSES),
+        -150i64..150,
+    )
+        .prop_map(
+            |(requester, class, action, category, purpose, t)| ModelCell {
+                requester,
+                class: CLASSES[class],
+                action,
+                category,
+                purpose,
+                t,
+            },
+        )
+}
+
+// ---- the engine side ----------------------------------------------------
+
+fn epoch() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn third_parties() -> [ThirdPartyId; 2] {
+    [
+        ThirdPartyId::parse("tp_00000000000000000000000000000001").unwrap(),
+        ThirdPartyId::parse("tp_00000000000000000000000000000002").unwrap(),
+    ]
+}
+
+fn to_rule(evaluator: &Evaluator, model: &ModelRule, member: &MemberId) -> Rule {
+    let spec = RuleSpec {
+        effect: if model.allow {
+            Effect::Allow
+        } else {
+            Effect::Deny
+        },
+        action: match model.action {
+            None => RuleAction::Any,
+            Some(Action::Access) => RuleAction::Access,
+            Some(Action::Aggregate) => RuleAction::Aggregate,
+        },
+        requester: match model.requester {
+            ModelRequester::Any => Requester::Any,
+            ModelRequester::Class(class) => Requester::Class(class),
+            ModelRequester::ThirdParty(index) => {
+                Requester::ThirdParty(third_parties()[index].clone())
+            }
+        },
+        data_categories: model
+            .categories
+            .iter()
+            .map(|c| TermId::parse(c).unwrap())
+            .collect(),
+        purposes: model
+            .purposes
+            .iter()
+            .map(|p| TermId::parse(p).unwrap())
+            .collect(),
+        not_before: model.not_before.map(|s| epoch() + TimeDelta::seconds(s)),
+        expires_at: model.expires_at.map(|s| epoch() + TimeDelta::seconds(s)),
+    };
+    let id = RuleId::parse(&model.id).unwrap();
+    let cedar = evaluator.compile(&id, &spec).unwrap();
+    Rule {
+        id,
+        owner: if model.coop {
+            Owner::Coop
+        } else {
+            Owner::Member(member.clone())
+        },
+        spec,
+        created_at: epoch(),
+        cedar,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_engine_decides_like_the_model(rules in rules(), cells in proptest::collection::vec(cell(), 1..6)) {
+        let evaluator = Evaluator::new(&Policies::built_in().unwrap()).unwrap();
+        let member = MemberId::generate();
+        let compiled: Vec<Rule> = rules.iter().map(|r| to_rule(&evaluator, r, &member)).collect();
+        let (coop, own): (Vec<Rule>, Vec<Rule>) = compiled.into_iter().partition(|r| r.owner == Owner::Coop);
+        let coop = evaluator.slice(1, &coop).unwrap();
+        let own = evaluator.slice(1, &own).unwrap();
+        let mut model_rules = rules.clone();
+        model_rules.push(base_policy());
+        let owner = Owner::Member(member.clone());
+        for cell in cells {
+            let requester = third_parties()[cell.requester].to_string();
+            let category = TermId::parse(cell.category).unwrap();
+            let purpose = TermId::parse(cell.purpose).unwrap();
+            let engine_cell = Cell {
+                requester: &requester,
+                class: cell.class,
+                action: cell.action,
+                category: &category,
+                purpose: &purpose,
+                member: &member,
+                now: epoch() + TimeDelta::seconds(cell.t),
+            };
+            let outcome = evaluator.decide_cell(&coop, &own, &owner, &engine_cell).unwrap();
+            let (verdict, reason, ids) = model_decide(&model_rules, &cell);
+            prop_assert_eq!(outcome.verdict, verdict, "{:?}", cell);
+            prop_assert_eq!(outcome.reason, reason, "{:?}", cell);
+            prop_assert_eq!(outcome.rules.iter().cloned().collect::<BTreeSet<_>>(), ids, "{:?}", cell);
+            let expected_decider = if reason == Reason::CoopPolicy { Decider::Coop } else { Decider::Member(member.clone()) };
+            prop_assert_eq!(outcome.decided_by, expected_decider);
+            prop_assert_eq!(outcome.chain, vec![member.clone()]);
+        }
+    }
+}
+
+#[test]
+fn the_model_agrees_with_the_spec_examples() {
+    // §1: covers and overlaps as worded.
+    assert!(
+        covers("*", "health.heart")
+            && covers("health", "health.heart")
+            && !covers("health.heart", "health")
+    );
+    assert!(!covers("health", "healthcare"));
+    assert!(overlaps("health.heart", "health") && !overlaps("health.heart", "health.sleep"));
+}

@@ -1,0 +1,195 @@
+//! A broker application driven in-process, on SQLite or PostgreSQL.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use chrono::{DateTime, Utc};
+use datacoop_broker::clock::{Clock, ManualClock};
+use datacoop_broker::credentials::TokenHash;
+use datacoop_broker::http::{self, AppState, HttpLimits};
+use datacoop_broker::policy::Policies;
+use datacoop_broker::store::{self, Store};
+use datacoop_tests::TestPostgres;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "admin-token-for-router-tests-0123456789";
+
+/// Keeps a test's database alive while the test runs.
+#[derive(Debug)]
+pub enum Database {
+    Sqlite(TempDir),
+    Postgres(TestPostgres),
+}
+
+impl Database {
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("broker.db").display()),
+            Self::Postgres(database) => database.url().to_owned(),
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        Self::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    pub async fn postgres() -> Option<Self> {
+        TestPostgres::create().await.map(Self::Postgres)
+    }
+}
+
+pub fn start_of_test() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub struct TestApp {
+    pub router: axum::Router,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<ManualClock>,
+    pub database: Arc<Database>,
+}
+
+impl TestApp {
+    pub async fn sqlite() -> Self {
+        Self::on(Arc::new(Database::sqlite()), HttpLimits::default()).await
+    }
+
+    pub async fn sqlite_with_limits(limits: HttpLimits) -> Self {
+        Self::on(Arc::new(Database::sqlite()), limits).await
+    }
+
+    pub async fn postgres() -> Option<Self> {
+        Some(Self::on(Arc::new(Database::postgres().await?), HttpLimits::default()).await)
+    }
+
+    /// Another application on the same database: a second replica.
+    pub async fn replica(&self) -> Self {
+        let replica = Self::on(Arc::clone(&self.database), HttpLimits::default()).await;
+        replica.clock.set(self.clock.now());
+        replica
+    }
+
+    pub async fn on(database: Arc<Database>, limits: HttpLimits) -> Self {
+        let store = store::connect(&database.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let clock = Arc::new(ManualClock::new(start_of_test()));
+        let state = AppState::new(
+            Arc::clone(&store),
+            Arc::clone(&clock) as _,
+            Policies::built_in().unwrap(),
+            TokenHash::of(ADMIN),
+        )
+        .await
+        .unwrap();
+        Self {
+            router: http::router(state, limits),
+            store,
+            clock,
+            database,
+        }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, headers, body)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let (status, _, body) = self.send(request).await;
+        (status, body)
+    }
+
+    /// Enrols a member; the answer holds `id` and `token`.
+    pub async fn enrol(&self, name: Option<&str>, registry: &str) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v1/members",
+                Some(ADMIN),
+                Some(json!({"display_name": name, "registry": registry})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Approves a third party of `class`; returns its id.
+    pub async fn third_party(&self, class: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v1/third-parties",
+                Some(ADMIN),
+                Some(json!({"name": format!("A {class} body"), "class": class})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /v1/decisions` for one request.
+    pub async fn decide(
+        &self,
+        member: &str,
+        requester: &str,
+        action: &str,
+        categories: &[&str],
+        purpose: &str,
+    ) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v1/decisions",
+                Some(ADMIN),
+                Some(json!({"member": member, "requester": requester, "action": action, "data_categories": categories, "purpose": purpose})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Adds a rule for the member holding `token` (or the co-op, with the
+    /// admin token); returns the rule.
+    pub async fn rule(&self, token: &str, rule: Value) -> Value {
+        let path = if token == ADMIN {
+            "/v1/coop/rules"
+        } else {
+            "/v1/me/rules"
+        };
+        let (status, body) = self.call(Method::POST, path, Some(token), Some(rule)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+}
