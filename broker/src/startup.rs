@@ -48,10 +48,9 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {} (DATACOOP_LISTEN)", settings.listen))?;
-        let schema_origin = policies.schema_origin.clone();
         let state = AppState::new(Arc::clone(&store), clock, policies, admin.hash)
             .await
-            .with_context(|| format!("cannot load the consent policies (schema `{schema_origin}`, DATACOOP_POLICY_DIR)"))?;
+            .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?;
         let limits = HttpLimits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout(),

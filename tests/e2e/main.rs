@@ -9,6 +9,7 @@
 )]
 
 mod cli;
+mod consent;
 mod errors;
 mod lifecycle;
 mod observability;

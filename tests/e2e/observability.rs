@@ -240,6 +240,16 @@ async fn openapi_describes_every_endpoint() {
         ("/v1/third-parties/{id}", "patch"),
         ("/v1/me", "get"),
         ("/v1/me", "patch"),
+        ("/v1/me/rules", "post"),
+        ("/v1/me/rules", "get"),
+        ("/v1/me/rules/{id}", "delete"),
+        ("/v1/coop/rules", "post"),
+        ("/v1/coop/rules", "get"),
+        ("/v1/coop/rules/{id}", "delete"),
+        ("/v1/personas", "post"),
+        ("/v1/personas", "get"),
+        ("/v1/decisions", "post"),
+        ("/v1/me/explain", "post"),
     ];
     for (path, method) in expected {
         let operation = &document["paths"][path][method];

@@ -1,6 +1,6 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -29,7 +29,41 @@ pub fn binary_path() -> PathBuf {
          `cargo build -p datacoop-broker`, or point DATACOOP_BIN at a binary",
         binary.display()
     );
+    assert_fresh(&binary);
     binary
+}
+
+/// `cargo test -p datacoop-tests` alone does not rebuild the broker: refuse
+/// to test a binary older than the sources it is built from.
+fn assert_fresh(binary: &Path) {
+    let built = std::fs::metadata(binary)
+        .and_then(|meta| meta.modified())
+        .expect("the binary's modification time");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let newest = ["broker/src", "wire/src", "migrations", "policies"]
+        .iter()
+        .filter_map(|dir| newest_modification(&root.join(dir)))
+        .max();
+    if let Some(newest) = newest {
+        assert!(
+            newest <= built,
+            "{} is older than its sources: run `cargo test --workspace` (which rebuilds it) \
+             or `cargo build -p datacoop-broker` first",
+            binary.display()
+        );
+    }
+}
+
+fn newest_modification(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| newest_modification(&entry.path()))
+        .max()
 }
 
 /// How to start a broker.

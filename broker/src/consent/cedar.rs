@@ -28,14 +28,14 @@ use crate::domain::{RequesterClass, RuleId};
 /// Why Cedar text was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CedarError {
-    #[error("the Cedar schema does not parse: {0}")]
-    Schema(String),
+    #[error("`{origin}` is not a usable Cedar schema: {message}")]
+    Schema { origin: String, message: String },
     #[error("policy `{id}` does not parse: {message}")]
     Parse { id: String, message: String },
     #[error("policy `{id}` does not validate against the schema: {message}")]
     Invalid { id: String, message: String },
-    #[error("policy `{id}` must be a `forbid`: co-op policies only deny")]
-    NotForbid { id: String },
+    #[error("`{origin}`: policy `{id}` must be a `forbid`: co-op policies only deny")]
+    NotForbid { origin: String, id: String },
     #[error("cannot build the vocabulary entities: {0}")]
     Entities(String),
     #[error("cannot build a decision request: {0}")]
@@ -56,7 +56,7 @@ pub struct Types {
 impl Types {
     fn new() -> Result<Self, CedarError> {
         let parse = |name: &str| {
-            EntityTypeName::from_str(name).map_err(|error| CedarError::Schema(error.to_string()))
+            EntityTypeName::from_str(name).map_err(|error| CedarError::Request(error.to_string()))
         };
         Ok(Self {
             third_party: parse("ThirdParty")?,
@@ -118,14 +118,19 @@ impl CedarModel {
     /// Parses `schema_text`, builds the entities of `vocabulary`, and
     /// validates the base policies (each `(id, text)`; forbid only).
     pub fn new(
-        schema_text: &str,
+        (schema_origin, schema_text): (&str, &str),
         vocabulary: &Vocabulary,
         base: &[(String, String)],
     ) -> Result<Self, CedarError> {
+        let schema_error = |message: String| CedarError::Schema {
+            origin: schema_origin.to_owned(),
+            message,
+        };
         let (schema, _warnings) = Schema::from_cedarschema_str(schema_text)
-            .map_err(|error| CedarError::Schema(error.to_string()))?;
+            .map_err(|error| schema_error(error.to_string()))?;
         let types = Types::new()?;
-        let entities = vocabulary_entities(&types, vocabulary, &schema)?;
+        let entities = vocabulary_entities(&types, vocabulary, &schema)
+            .map_err(|error| schema_error(error.to_string()))?;
         let validator = Validator::new(schema);
         let mut model = Self {
             validator,
@@ -133,7 +138,13 @@ impl CedarModel {
             entities,
             base_policies: PolicySet::new(),
         };
-        model.check_schema_accepts_compiled_rules()?;
+        model
+            .check_schema_accepts_compiled_rules()
+            .map_err(|error| {
+                schema_error(format!(
+                    "it cannot type the policies the broker writes: {error}"
+                ))
+            })?;
         for (origin, text) in base {
             let set = PolicySet::from_str(text).map_err(|error| CedarError::Parse {
                 id: origin.clone(),
@@ -143,7 +154,8 @@ impl CedarModel {
             for policy in set.policies() {
                 if policy.effect() != cedar_policy::Effect::Forbid {
                     return Err(CedarError::NotForbid {
-                        id: policy.id().to_string(),
+                        origin: origin.clone(),
+                        id: policy.annotation("id").unwrap_or("(no @id)").to_owned(),
                     });
                 }
                 let id = policy

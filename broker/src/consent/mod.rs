@@ -309,7 +309,7 @@ impl Evaluator {
     pub fn new(policies: &Policies) -> Result<Self, CedarError> {
         Ok(Self {
             model: CedarModel::new(
-                &policies.schema,
+                (&policies.schema_origin, &policies.schema),
                 &policies.vocabulary,
                 &policies.coop_policies,
             )?,
