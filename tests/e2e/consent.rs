@@ -88,12 +88,12 @@ async fn decisions_survive_a_restart(database_url: &str) {
         reasons,
         [Reason::Allowed, Reason::DeniedByRule, Reason::CoopPolicy]
     );
-    assert_eq!(before.categories[0].rules, [allow.id.clone()]);
+    assert_eq!(before.categories[0].rules, vec![allow.id.clone()]);
     assert_eq!(
         before.categories[1].rules,
         [deny.id.clone(), allow.id.clone()]
     );
-    assert_eq!(before.categories[2].rules, [coop.id.clone()]);
+    assert_eq!(before.categories[2].rules, vec![coop.id.clone()]);
     assert_eq!(before.categories[2].decided_by, DecidedBy::Coop(true));
     assert_eq!(
         before.categories[0].decided_by,

@@ -20,7 +20,7 @@ pub fn binary_path() -> PathBuf {
     // target/debug/deps/e2e-HASH -> target/debug/datacoop
     let profile_dir = executable
         .parent()
-        .and_then(std::path::Path::parent)
+        .and_then(Path::parent)
         .expect("the test executable lives in target/PROFILE/deps");
     let binary = profile_dir.join(format!("datacoop{}", std::env::consts::EXE_SUFFIX));
     assert!(

@@ -14,9 +14,9 @@
 pub mod cedar;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use cedar_policy::{Authorizer, PolicySet, Request};
+use cedar_policy::{Authorizer, Decision as CedarDecision, Policy, PolicyId, PolicySet, Request};
 use chrono::{DateTime, Utc};
 use datacoop_wire::{Action, Reason, Verdict};
 
@@ -110,38 +110,77 @@ impl Outcome {
     }
 }
 
-/// One owner's rules, compiled.
+/// One owner's rules compiled together with the co-op's, so that one
+/// Cedar evaluation answers §4 steps 3 and 4 for a cell: a shared shape,
+/// and the ids that the shape's policies stand for.
+///
+/// The co-op's own slice holds its rules and the base policies; every
+/// other slice is built on the co-op slice of its day and is rebuilt when
+/// either owner's policy version moves.
 #[derive(Debug)]
 pub struct Slice {
     version: i64,
-    permits: PolicySet,
-    forbids: PolicySet,
+    /// The co-op's version this slice was built with (the co-op's own: 0).
+    coop_version: i64,
+    shape: Arc<Shape>,
+    /// `rule_ids[i]` is the owner's rule behind policy `#i`.
+    rule_ids: Vec<String>,
+    /// `coop_rule_ids[i]` is the co-op rule behind policy `c#i`.
+    coop_rule_ids: Arc<Vec<String>>,
 }
 
 impl Slice {
-    /// Compiles stored rules; `version` is the policy version read before
-    /// the rules were.
-    pub fn build(model: &CedarModel, version: i64, rules: &[Rule]) -> Result<Self, CedarError> {
-        let mut permits = PolicySet::new();
-        let mut forbids = PolicySet::new();
-        for rule in rules {
-            let policy = model.parse_policy(rule.id.as_str(), &rule.cedar)?;
-            let set = match policy.effect() {
-                cedar_policy::Effect::Permit => &mut permits,
-                cedar_policy::Effect::Forbid => &mut forbids,
-            };
-            set.add(policy).map_err(|error| CedarError::Parse {
-                id: rule.id.to_string(),
-                message: error.to_string(),
-            })?;
-        }
-        Ok(Self {
-            version,
-            permits,
-            forbids,
-        })
+    /// The rule behind a policy id: `#i` is the owner's i-th rule, `c#i`
+    /// the co-op's; any other id is a base policy's, kept as it is.
+    fn rule_id(&self, policy_id: &str) -> String {
+        let (ids, index): (&[String], &str) = if let Some(index) = policy_id.strip_prefix("c#") {
+            (&self.coop_rule_ids, index)
+        } else if let Some(index) = policy_id.strip_prefix('#') {
+            (&self.rule_ids, index)
+        } else {
+            return policy_id.to_owned();
+        };
+        index
+            .parse::<usize>()
+            .ok()
+            .and_then(|index| ids.get(index))
+            .cloned()
+            .unwrap_or_else(|| policy_id.to_owned())
+    }
+
+    fn rule_ids_of(&self, ids: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut rules: Vec<String> = ids.into_iter().map(|id| self.rule_id(&id)).collect();
+        rules.sort();
+        rules
     }
 }
+
+/// Whether a policy id of a shape is the co-op's (a co-op rule or a base
+/// policy) rather than the owner's.
+fn is_coop_policy(policy_id: &str) -> bool {
+    !policy_id.starts_with('#')
+}
+
+/// Compiled policies, shared by every owner whose rules have the same
+/// text (ids aside) on the same co-op shape: most members' rules come from
+/// the same presets, so a co-op of any size holds few shapes, each hot in
+/// the CPU cache.
+#[derive(Debug)]
+struct Shape {
+    /// The co-op's policies (`c#i` and base ids) and the owner's (`#i`).
+    all: PolicySet,
+    /// The owner's permits alone, kept only when the owner has forbids
+    /// too: asked only to name every matching rule of a denied cell.
+    permits: Option<PolicySet>,
+    /// The co-op shape this one was built on, kept alive so its address
+    /// (part of this shape's key) cannot be reused while this shape lives.
+    _coop: Option<Arc<Shape>>,
+}
+
+/// What identifies a shape: the co-op shape it was built on (by address;
+/// none for the co-op's own), and the rules' texts without their `@id`
+/// lines, in order.
+type ShapeKey = (usize, Vec<String>);
 
 /// What an owner thinks of a cell, if anything (§2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +196,12 @@ pub enum Opinion {
 pub struct Evaluator {
     model: CedarModel,
     authorizer: Authorizer,
+    /// Parsed policies by their text without the `@id` line. Rules that
+    /// differ only in id (most of a co-op's, made from the same presets)
+    /// share one parsed condition: less memory, and hot in the CPU cache.
+    interned: Mutex<HashMap<String, Policy>>,
+    /// Compiled shapes by their key; weak, so a shape no owner uses goes.
+    shapes: Mutex<HashMap<ShapeKey, std::sync::Weak<Shape>>>,
 }
 
 /// The engine: the evaluator, the compiled slices, the store.
@@ -181,19 +226,31 @@ impl Engine {
     }
 
     async fn warm(&self) -> Result<(), EngineError> {
-        let versions = self.store.all_policy_versions().await?;
+        let versions: HashMap<Owner, i64> = self
+            .store
+            .all_policy_versions()
+            .await?
+            .into_iter()
+            .collect();
         let mut by_owner: HashMap<Owner, Vec<Rule>> = HashMap::new();
         for rule in self.store.all_rules().await? {
             by_owner.entry(rule.owner.clone()).or_default().push(rule);
         }
-        let mut slices = HashMap::with_capacity(by_owner.len() + 1);
-        for (owner, version) in versions {
-            let rules = by_owner.remove(&owner).unwrap_or_default();
+        let coop_rules = by_owner.remove(&Owner::Coop).unwrap_or_default();
+        let coop_version = versions.get(&Owner::Coop).copied().unwrap_or(0);
+        let coop = Arc::new(self.evaluator.coop_slice(coop_version, &coop_rules)?);
+        let mut slices = HashMap::with_capacity(versions.len() + 1);
+        for (owner, version) in &versions {
+            if *owner == Owner::Coop {
+                continue;
+            }
+            let rules = by_owner.remove(owner).unwrap_or_default();
             slices.insert(
                 owner.key(),
-                Arc::new(self.evaluator.slice(version, &rules)?),
+                Arc::new(self.evaluator.slice(&coop, *version, &rules)?),
             );
         }
+        slices.insert(Owner::Coop.key(), coop);
         *self
             .slices
             .write()
@@ -210,34 +267,62 @@ impl Engine {
         self.evaluator.compile(id, spec)
     }
 
-    /// The slice of `owner` at `version`, compiled anew if the cached one
-    /// is older (or absent).
-    async fn slice(&self, owner: &Owner, version: i64) -> Result<Arc<Slice>, EngineError> {
-        let key = owner.key();
-        if let Some(slice) = self
-            .slices
+    fn cached(&self, key: &str) -> Option<Arc<Slice>> {
+        self.slices
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-            && slice.version == version
-        {
-            return Ok(Arc::clone(slice));
-        }
-        let rules = self.store.rules_of(owner).await?;
-        let slice = Arc::new(self.evaluator.slice(version, &rules)?);
+            .get(key)
+            .cloned()
+    }
+
+    /// Caches `slice` unless a newer one is already there.
+    fn keep(&self, key: String, slice: Arc<Slice>) -> Arc<Slice> {
         let mut slices = self
             .slices
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Keep whichever is newer: a concurrent reload may have won.
-        let keep = match slices.get(&key) {
-            Some(existing) if existing.version > version => Arc::clone(existing),
+        match slices.get(&key) {
+            Some(existing)
+                if (existing.version, existing.coop_version)
+                    > (slice.version, slice.coop_version) =>
+            {
+                Arc::clone(existing)
+            }
             _ => {
                 slices.insert(key, Arc::clone(&slice));
                 slice
             }
-        };
-        Ok(keep)
+        }
+    }
+
+    /// The co-op's slice at `version`, compiled anew if the cached one is
+    /// older.
+    async fn coop_slice(&self, version: i64) -> Result<Arc<Slice>, EngineError> {
+        let key = Owner::Coop.key();
+        if let Some(slice) = self.cached(&key).filter(|slice| slice.version == version) {
+            return Ok(slice);
+        }
+        let rules = self.store.rules_of(&Owner::Coop).await?;
+        Ok(self.keep(key, Arc::new(self.evaluator.coop_slice(version, &rules)?)))
+    }
+
+    /// The slice of `owner` at `version` on `coop`, compiled anew if the
+    /// cached one is older in either.
+    async fn slice(
+        &self,
+        owner: &Owner,
+        version: i64,
+        coop: &Slice,
+    ) -> Result<Arc<Slice>, EngineError> {
+        let key = owner.key();
+        if let Some(slice) = self
+            .cached(&key)
+            .filter(|slice| slice.version == version && slice.coop_version == coop.version)
+        {
+            return Ok(slice);
+        }
+        let rules = self.store.rules_of(owner).await?;
+        Ok(self.keep(key, Arc::new(self.evaluator.slice(coop, version, &rules)?)))
     }
 
     /// Decides `input` at instant `now` (§4), each category separately.
@@ -282,8 +367,10 @@ impl Engine {
         else {
             return Ok(outcome(fixed(Reason::MemberInactive), now));
         };
-        let coop = self.slice(&Owner::Coop, facts.coop_version).await?;
-        let own = self.slice(&member_owner, facts.member_version).await?;
+        let coop = self.coop_slice(facts.coop_version).await?;
+        let own = self
+            .slice(&member_owner, facts.member_version, &coop)
+            .await?;
         let mut categories = Vec::with_capacity(input.categories.len());
         for category in &input.categories {
             let cell = Cell {
@@ -295,10 +382,7 @@ impl Engine {
                 member: &member_id,
                 now,
             };
-            categories.push(
-                self.evaluator
-                    .decide_cell(&coop, &own, &member_owner, &cell)?,
-            );
+            categories.push(self.evaluator.decide_cell(&own, &member_owner, &cell)?);
         }
         Ok(outcome(categories, now))
     }
@@ -314,6 +398,8 @@ impl Evaluator {
                 &policies.coop_policies,
             )?,
             authorizer: Authorizer::new(),
+            interned: Mutex::new(HashMap::new()),
+            shapes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -326,47 +412,157 @@ impl Evaluator {
         self.model.compile(id, spec).map(|(text, _)| text)
     }
 
-    /// Compiles an owner's stored rules into a slice.
-    pub fn slice(&self, version: i64, rules: &[Rule]) -> Result<Slice, CedarError> {
-        Slice::build(&self.model, version, rules)
+    /// Compiles the co-op's rules (with the base policies) into its slice.
+    pub fn coop_slice(&self, version: i64, rules: &[Rule]) -> Result<Slice, CedarError> {
+        self.build_slice(None, version, rules)
     }
 
-    /// Decides one cell for `owner` (whose slice is `own`) after the
-    /// co-op's rules (§4 steps 3 and 4, without delegation).
+    /// Compiles an owner's rules on top of the co-op's slice.
+    pub fn slice(&self, coop: &Slice, version: i64, rules: &[Rule]) -> Result<Slice, CedarError> {
+        self.build_slice(Some(coop), version, rules)
+    }
+
+    fn build_slice(
+        &self,
+        coop: Option<&Slice>,
+        version: i64,
+        rules: &[Rule],
+    ) -> Result<Slice, CedarError> {
+        let coop_shape = coop.map(|coop| Arc::clone(&coop.shape));
+        let key: ShapeKey = (
+            coop_shape
+                .as_ref()
+                .map_or(0, |shape| Arc::as_ptr(shape) as usize),
+            rules
+                .iter()
+                .map(|rule| body_of(&rule.cedar).to_owned())
+                .collect(),
+        );
+        let rule_ids: Vec<String> = rules.iter().map(|rule| rule.id.to_string()).collect();
+        let (coop_version, coop_rule_ids) = match coop {
+            Some(coop) => (coop.version, Arc::new(coop.rule_ids.clone())),
+            None => (0, Arc::new(rule_ids.clone())),
+        };
+        let slice = |shape| Slice {
+            version,
+            coop_version,
+            shape,
+            rule_ids,
+            coop_rule_ids,
+        };
+        let mut shapes = self
+            .shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(shape) = shapes.get(&key).and_then(std::sync::Weak::upgrade) {
+            return Ok(slice(shape));
+        }
+        let shape = Arc::new(self.shape(coop_shape, rules)?);
+        if shapes.len() >= 1024 && shapes.len().is_power_of_two() {
+            shapes.retain(|_, shape| shape.strong_count() > 0);
+        }
+        shapes.insert(key, Arc::downgrade(&shape));
+        Ok(slice(shape))
+    }
+
+    fn shape(&self, coop: Option<Arc<Shape>>, rules: &[Rule]) -> Result<Shape, CedarError> {
+        let add = |set: &mut PolicySet, policy: Policy| {
+            let id = policy.id().to_string();
+            set.add(policy).map_err(|error| CedarError::Parse {
+                id,
+                message: error.to_string(),
+            })
+        };
+        let mut all = PolicySet::new();
+        let mut permits = PolicySet::new();
+        let mut has_forbids = false;
+        // The co-op's own shape: base policies, and its rules as `c#i`.
+        // Any other: the co-op shape's policies, and the owner's as `#i`.
+        let prefix = match &coop {
+            None => {
+                for policy in self.model.base_policies.policies() {
+                    add(&mut all, policy.clone())?;
+                }
+                "c#"
+            }
+            Some(coop) => {
+                for policy in coop.all.policies() {
+                    add(&mut all, policy.clone())?;
+                }
+                "#"
+            }
+        };
+        for (index, rule) in rules.iter().enumerate() {
+            let policy = self
+                .policy(rule)?
+                .new_id(PolicyId::new(format!("{prefix}{index}")));
+            match policy.effect() {
+                cedar_policy::Effect::Permit => add(&mut permits, policy.clone())?,
+                cedar_policy::Effect::Forbid => has_forbids = true,
+            }
+            add(&mut all, policy)?;
+        }
+        Ok(Shape {
+            all,
+            permits: (has_forbids && !permits.is_empty()).then_some(permits),
+            _coop: coop,
+        })
+    }
+
+    /// The compiled policy of a stored rule's text, its condition shared
+    /// with every other rule of the same text.
+    fn policy(&self, rule: &Rule) -> Result<Policy, CedarError> {
+        let body = body_of(&rule.cedar);
+        let mut interned = self
+            .interned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let shared = match interned.get(body) {
+            Some(policy) => policy.clone(),
+            None => {
+                let policy = self.model.parse_policy(rule.id.as_str(), body)?;
+                interned.insert(body.to_owned(), policy.clone());
+                policy
+            }
+        };
+        Ok(shared)
+    }
+
+    /// Decides one cell for `owner`, whose slice (built on the co-op's)
+    /// is `own`: §4 step 3 (co-op rules) and step 4 without delegation, in
+    /// one Cedar evaluation.
     pub fn decide_cell(
         &self,
-        coop: &Slice,
         own: &Slice,
         owner: &Owner,
         cell: &Cell<'_>,
     ) -> Result<CategoryOutcome, CedarError> {
         let request = self.request(cell)?;
+        let outcome = |verdict, reason, decided_by, rules| CategoryOutcome {
+            category: cell.category.clone(),
+            verdict,
+            reason,
+            decided_by,
+            chain: vec![cell.member.clone()],
+            rules,
+        };
+        let (coop_rules, opinion) = self.judge(own, &request);
         // §4 step 3: co-op rules beat everyone.
-        let coop_rules = self.coop_denials(coop, &request);
         if !coop_rules.is_empty() {
-            return Ok(CategoryOutcome {
-                category: cell.category.clone(),
-                verdict: Verdict::Deny,
-                reason: Reason::CoopPolicy,
-                decided_by: Decider::Coop,
-                chain: vec![cell.member.clone()],
-                rules: coop_rules,
-            });
+            return Ok(outcome(
+                Verdict::Deny,
+                Reason::CoopPolicy,
+                Decider::Coop,
+                coop_rules,
+            ));
         }
         // §4 step 4: the owner's own opinion, or no consent.
-        let (verdict, reason, rules) = match self.opinion(own, &request) {
+        let (verdict, reason, rules) = match opinion {
             Opinion::Allow(rules) => (Verdict::Allow, Reason::Allowed, rules),
             Opinion::Deny(rules) => (Verdict::Deny, Reason::DeniedByRule, rules),
             Opinion::None => (Verdict::Deny, Reason::NoConsent, Vec::new()),
         };
-        Ok(CategoryOutcome {
-            category: cell.category.clone(),
-            verdict,
-            reason,
-            decided_by: Decider::of(owner),
-            chain: vec![cell.member.clone()],
-            rules,
-        })
+        Ok(outcome(verdict, reason, Decider::of(owner), rules))
     }
 
     fn request(&self, cell: &Cell<'_>) -> Result<Request, CedarError> {
@@ -384,55 +580,83 @@ impl Evaluator {
         .map_err(|error| CedarError::Request(error.to_string()))
     }
 
-    /// Ids of the co-op rules and base policies that deny this cell.
-    fn coop_denials(&self, coop: &Slice, request: &Request) -> Vec<String> {
-        let mut rules = self.satisfied(&self.model.base_policies, request);
-        rules.extend(self.satisfied(&coop.forbids, request));
-        rules
+    /// One evaluation of an owner's slice: the co-op rules and base
+    /// policies that deny the cell, and the owner's opinion (§2): deny when
+    /// any matching rule denies, allow when only allows match. A policy
+    /// whose evaluation fails counts as a matching deny: doubt protects
+    /// the member.
+    pub fn judge(&self, slice: &Slice, request: &Request) -> (Vec<String>, Opinion) {
+        let evaluated = self.evaluate(&slice.shape.all, request);
+        let (coop, own): (Vec<String>, Vec<String>) = evaluated
+            .matched
+            .into_iter()
+            .partition(|id| is_coop_policy(id));
+        let coop = slice.rule_ids_of(coop);
+        if evaluated.decision == CedarDecision::Allow && evaluated.errored.is_empty() {
+            return (coop, Opinion::Allow(slice.rule_ids_of(own)));
+        }
+        let own_denied = !own.is_empty() || evaluated.errored.iter().any(|id| !is_coop_policy(id));
+        if !own_denied {
+            return (coop, Opinion::None);
+        }
+        // Name the matching allows too (§5: every matching rule).
+        let mut rules = slice.rule_ids_of(own);
+        if let Some(permits) = &slice.shape.permits {
+            rules.extend(slice.rule_ids_of(self.evaluate(permits, request).matched));
+        }
+        (coop, Opinion::Deny(rules))
     }
 
-    /// The opinion of the owner whose slice this is (§2): deny when any
-    /// matching rule denies, allow when only allows match. A rule whose
-    /// evaluation fails counts as a matching deny: doubt protects the member.
-    pub fn opinion(&self, slice: &Slice, request: &Request) -> Opinion {
-        let denies = self.satisfied(&slice.forbids, request);
-        let allows = self.satisfied(&slice.permits, request);
-        if !denies.is_empty() {
-            let mut rules = denies;
-            rules.extend(allows);
-            return Opinion::Deny(rules);
-        }
-        if allows.is_empty() {
-            Opinion::None
-        } else {
-            Opinion::Allow(allows)
-        }
-    }
-
-    /// The ids of the policies in `set` that hold for `request`, plus those
-    /// whose evaluation failed (logged; never expected for validated rules).
-    fn satisfied(&self, set: &PolicySet, request: &Request) -> Vec<String> {
+    /// One Cedar evaluation. `matched` holds the satisfied policies that
+    /// determined the answer (the forbids of a denial, the permits of an
+    /// allow) and those whose evaluation failed (logged; never expected
+    /// for validated rules), sorted.
+    fn evaluate(&self, set: &PolicySet, request: &Request) -> Evaluated {
         if set.is_empty() {
-            return Vec::new();
+            return Evaluated {
+                decision: CedarDecision::Deny,
+                matched: Vec::new(),
+                errored: Vec::new(),
+            };
         }
         let response = self
             .authorizer
             .is_authorized(request, set, &self.model.entities);
         let diagnostics = response.diagnostics();
-        // Cedar names the satisfied policies that determined the answer:
-        // all satisfied permits of a permit-only set, all satisfied forbids
-        // of a forbid-only set.
-        let mut ids: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        let mut matched: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        let mut errored = Vec::new();
         for error in diagnostics.errors() {
             let cedar_policy::AuthorizationError::PolicyEvaluationError(error) = error;
             let id = error.policy_id().to_string();
             tracing::error!(policy = %id, "a validated policy failed to evaluate; counted as a match");
-            ids.push(id);
+            matched.push(id.clone());
+            errored.push(id);
         }
-        ids.sort();
-        ids.dedup();
-        ids
+        matched.sort();
+        matched.dedup();
+        Evaluated {
+            decision: response.decision(),
+            matched,
+            errored,
+        }
     }
+}
+
+/// A stored rule's Cedar text without its `@id` line: what rules that
+/// differ only in id have in common.
+fn body_of(cedar: &str) -> &str {
+    cedar
+        .strip_prefix("@id(")
+        .and_then(|rest| rest.split_once('\n'))
+        .map_or(cedar, |(_, body)| body)
+}
+
+struct Evaluated {
+    decision: CedarDecision,
+    /// Satisfied (and failed) policies, sorted.
+    matched: Vec<String>,
+    /// Policies whose evaluation failed.
+    errored: Vec<String>,
 }
 
 /// One cell of §2: one category of one request, its requester known and

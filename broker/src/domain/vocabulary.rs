@@ -1,7 +1,7 @@
 //! The vocabulary in force: data categories and purposes as two trees of
 //! dotted ids (consent-semantics §1), and the requester classes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::Deserialize;
@@ -176,6 +176,9 @@ pub struct Vocabulary {
     data_categories: Vec<Term>,
     purposes: Vec<Term>,
     requester_classes: Vec<RequesterClass>,
+    /// Ids to positions, for lookups on every request.
+    category_index: HashMap<String, usize>,
+    purpose_index: HashMap<String, usize>,
 }
 
 impl Vocabulary {
@@ -198,7 +201,16 @@ impl Vocabulary {
                 RequesterClass::parse(raw).ok_or_else(|| VocabularyError::UnknownClass(raw.clone()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let index = |terms: &[Term]| {
+            terms
+                .iter()
+                .enumerate()
+                .map(|(i, term)| (term.id.to_string(), i))
+                .collect()
+        };
         Ok(Self {
+            category_index: index(&data_categories),
+            purpose_index: index(&purposes),
             data_categories,
             purposes,
             requester_classes,
@@ -223,22 +235,22 @@ impl Vocabulary {
 
     /// `raw` as a category id when it is `*` or a listed category.
     pub fn category(&self, raw: &str) -> Option<TermId> {
-        find(&self.data_categories, raw)
+        find(&self.data_categories, &self.category_index, raw)
     }
 
     /// `raw` as a purpose id when it is `*` or a listed purpose.
     pub fn purpose(&self, raw: &str) -> Option<TermId> {
-        find(&self.purposes, raw)
+        find(&self.purposes, &self.purpose_index, raw)
     }
 }
 
-fn find(terms: &[Term], raw: &str) -> Option<TermId> {
+fn find(terms: &[Term], index: &HashMap<String, usize>, raw: &str) -> Option<TermId> {
     if raw == WILDCARD {
         return Some(TermId::wildcard());
     }
-    terms
-        .iter()
-        .find(|term| term.id.as_str() == raw)
+    index
+        .get(raw)
+        .and_then(|&i| terms.get(i))
         .map(|term| term.id.clone())
 }
 

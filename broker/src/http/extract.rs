@@ -54,18 +54,33 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 
 /// Deserializes `bytes`, telling syntax errors (400) from shape errors (422).
 ///
-/// Syntax is checked on its own first: serde_json reports some shape
-/// errors (a number where an enum belongs) as syntax errors.
+/// When parsing fails the syntax is checked on its own: serde_json reports
+/// some shape errors (a number where an enum belongs) as syntax errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|error| {
-        ApiError::Malformed(format!("the request body is not valid JSON: {error}"))
-    })?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        ApiError::invalid(&field, strip_position(&error.into_inner().to_string()))
-    })
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(value) => {
+            // Trailing characters after the value are a syntax error.
+            deserializer.end().map_err(|error| malformed(&error))?;
+            Ok(value)
+        }
+        Err(error) => {
+            // Only on failure: was it the syntax or the shape?
+            if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                return Err(malformed(&syntax));
+            }
+            let path = error.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            Err(ApiError::invalid(
+                &field,
+                strip_position(&error.into_inner().to_string()),
+            ))
+        }
+    }
+}
+
+fn malformed(error: &serde_json::Error) -> ApiError {
+    ApiError::Malformed(format!("the request body is not valid JSON: {error}"))
 }
 
 /// serde_json appends " at line L column C"; for shape errors the field

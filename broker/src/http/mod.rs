@@ -87,7 +87,15 @@ impl Default for HttpLimits {
 
 /// The whole application, ready to serve or to drive with `oneshot`.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
+    router_with(state, limits, Router::new())
+}
+
+/// The application with `extra` routes mounted under the same middleware.
+/// Only the benchmark harness uses it, to measure the stack's ceiling; the
+/// shipped binary serves `router`.
+pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>) -> Router {
     let routes = Router::new()
+        .merge(extra)
         .merge(health::router())
         .merge(openapi::router())
         .merge(vocabulary::router())

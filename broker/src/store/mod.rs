@@ -4,6 +4,7 @@
 //! SQL text, so their behaviour cannot drift apart; the storage suite in
 //! `broker/tests` runs against both.
 
+mod mirror;
 mod rows;
 #[macro_use]
 mod sql_store;
@@ -41,6 +42,16 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL: expected `sqlite://…` or `postgres://…`")]
     UnsupportedUrl,
+    /// Another process holds the SQLite database.
+    #[error(
+        "the database `{0}` is in use by another datacoop process (only one may serve an SQLite file; run replicas on PostgreSQL)"
+    )]
+    InUse(String),
+    #[error("cannot lock the database file `{path}`: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, migrate::Migrator};
 
+use super::mirror::Mirror;
 use super::{Backend, StoreResult};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -13,6 +14,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Always `None`: replicas write behind each other's backs, so every
+    /// decision reads the database.
+    mirror: Option<std::sync::Arc<Mirror>>,
 }
 
 impl PgStore {
@@ -24,7 +28,7 @@ impl PgStore {
             .idle_timeout(Some(Duration::from_secs(600)))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, mirror: None })
     }
 }
 
@@ -122,6 +126,9 @@ mod sql {
         "INSERT INTO personas (id, name, description, created_at) VALUES ($1, $2, $3, $4)";
     pub const LIST_PERSONAS: &str =
         "SELECT id, name, description, created_at FROM personas ORDER BY seq";
+
+    pub const ALL_THIRD_PARTY_FACTS: &str = "SELECT id, class, status FROM third_parties";
+    pub const ALL_ACTIVE_MEMBER_IDS: &str = "SELECT id FROM members WHERE left_at IS NULL";
 }
 
 sql_store!(PgStore, sqlx::Postgres, Backend::Postgres, sql, MIGRATOR);

@@ -48,6 +48,34 @@ macro_rules! sql_store {
 
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
                 $migrator.run(&self.pool).await?;
+                if let Some(mirror) = &self.mirror {
+                    let third_parties =
+                        sqlx::query_as::<_, (String, String, String)>($sql::ALL_THIRD_PARTY_FACTS)
+                            .fetch_all(&self.pool)
+                            .await?
+                            .into_iter()
+                            .map(|(id, class, status)| {
+                                let class = $crate::domain::RequesterClass::parse(&class)
+                                    .ok_or_else(|| {
+                                        $crate::store::StoreError::Corrupt(format!(
+                                            "third-party class `{class}`"
+                                        ))
+                                    })?;
+                                let status = $crate::domain::ThirdPartyStatus::parse(&status)
+                                    .ok_or_else(|| {
+                                        $crate::store::StoreError::Corrupt(format!(
+                                            "third-party status `{status}`"
+                                        ))
+                                    })?;
+                                Ok((id, class, status))
+                            })
+                            .collect::<$crate::store::StoreResult<Vec<_>>>()?;
+                    let members = sqlx::query_scalar::<_, String>($sql::ALL_ACTIVE_MEMBER_IDS)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let versions = self.all_policy_versions().await?;
+                    mirror.load(third_parties, members, versions);
+                }
                 Ok(())
             }
 
@@ -109,6 +137,9 @@ macro_rules! sql_store {
                     .await
                     .map_err($crate::store::StoreError::from_write)?;
                 tx.commit().await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.member_joined(&member.id);
+                }
                 Ok(())
             }
 
@@ -190,6 +221,9 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::StoreError::from_write)?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.third_party(&third_party.id, third_party.class, third_party.status);
+                }
                 Ok(())
             }
 
@@ -227,7 +261,7 @@ macro_rules! sql_store {
                 status: $crate::domain::ThirdPartyStatus,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<Option<$crate::domain::ThirdParty>> {
-                sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>(
+                let updated = sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>(
                     $sql::UPDATE_THIRD_PARTY_STATUS,
                 )
                 .bind(status.as_str())
@@ -236,7 +270,11 @@ macro_rules! sql_store {
                 .fetch_optional(&self.pool)
                 .await?
                 .map(|row| row.into_domain().map(|(_, third_party)| third_party))
-                .transpose()
+                .transpose()?;
+                if let (Some(mirror), Some(third_party)) = (&self.mirror, &updated) {
+                    mirror.third_party(&third_party.id, third_party.class, third_party.status);
+                }
+                Ok(updated)
             }
             async fn create_rules(
                 &self,
@@ -246,6 +284,9 @@ macro_rules! sql_store {
                 let mut tx = self.pool.begin().await?;
                 Self::insert_rules(&mut tx, owner, rules).await?;
                 tx.commit().await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.bump(owner);
+                }
                 Ok(())
             }
 
@@ -272,6 +313,9 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.bump(owner);
+                }
                 Ok(true)
             }
 
@@ -316,6 +360,13 @@ macro_rules! sql_store {
                 requester: Option<&$crate::domain::ThirdPartyId>,
                 member: Option<&$crate::domain::MemberId>,
             ) -> $crate::store::StoreResult<$crate::store::DecisionFacts> {
+                if let Some(facts) = self
+                    .mirror
+                    .as_ref()
+                    .and_then(|mirror| mirror.facts(requester, member))
+                {
+                    return Ok(facts);
+                }
                 sqlx::query_as::<_, $crate::store::rows::FactsRow>($sql::DECISION_FACTS)
                     .bind(requester.map_or("", |id| id.as_str()))
                     .bind(member.map_or("", |id| id.as_str()))
@@ -341,6 +392,9 @@ macro_rules! sql_store {
                 let owner = $crate::domain::rule::Owner::Persona(persona.id.clone());
                 Self::insert_rules(&mut tx, &owner, rules).await?;
                 tx.commit().await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.bump(&owner);
+                }
                 Ok(())
             }
 

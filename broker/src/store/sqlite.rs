@@ -1,14 +1,22 @@
 //! The embedded default: one SQLite file, WAL, foreign keys on, a busy
 //! timeout, `secure_delete` so erased data does not linger in the file,
 //! and `synchronous = FULL` so an acknowledged write survives power loss.
+//!
+//! One process serves a file: it holds an exclusive lock on `FILE.lock`
+//! for as long as the store lives, which lets decisions read the
+//! in-memory `Mirror` instead of the database.
 
+use std::fs::{File, TryLockError};
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqlitePool, migrate::Migrator};
 
-use super::{Backend, StoreResult};
+use super::mirror::Mirror;
+use super::{Backend, StoreError, StoreResult};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -18,6 +26,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    mirror: Option<Arc<Mirror>>,
+    /// Held, never read: the lock lasts as long as the file handle.
+    _lock: Option<Arc<File>>,
 }
 
 impl SqliteStore {
@@ -32,6 +43,11 @@ impl SqliteStore {
             .pragma("secure_delete", "ON");
         // An in-memory database lives in one connection: keep exactly one.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let lock = if in_memory {
+            None
+        } else {
+            Some(Arc::new(lock(options.get_filename())?))
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(u32::from(in_memory))
@@ -47,7 +63,45 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            mirror: Some(Arc::new(Mirror::default())),
+            _lock: lock,
+        })
+    }
+}
+
+/// Takes the exclusive lock that makes this process the file's only user.
+fn lock(database: &Path) -> StoreResult<File> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    let path = Path::new(&name);
+    let shown = database.display().to_string();
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::Lock {
+            path: shown.clone(),
+            source,
+        })?;
+    }
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| StoreError::Lock {
+            path: shown.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::InUse(shown)),
+        Err(TryLockError::Error(source)) => Err(StoreError::Lock {
+            path: shown,
+            source,
+        }),
     }
 }
 
@@ -144,6 +198,9 @@ mod sql {
         "INSERT INTO personas (id, name, description, created_at) VALUES (?, ?, ?, ?)";
     pub const LIST_PERSONAS: &str =
         "SELECT id, name, description, created_at FROM personas ORDER BY seq";
+
+    pub const ALL_THIRD_PARTY_FACTS: &str = "SELECT id, class, status FROM third_parties";
+    pub const ALL_ACTIVE_MEMBER_IDS: &str = "SELECT id FROM members WHERE left_at IS NULL";
 }
 
 sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, sql, MIGRATOR);

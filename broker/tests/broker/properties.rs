@@ -276,11 +276,11 @@ proptest! {
         let member = MemberId::generate();
         let compiled: Vec<Rule> = rules.iter().map(|r| to_rule(&evaluator, r, &member)).collect();
         let (coop, own): (Vec<Rule>, Vec<Rule>) = compiled.into_iter().partition(|r| r.owner == Owner::Coop);
-        let coop = evaluator.slice(1, &coop).unwrap();
-        let own = evaluator.slice(1, &own).unwrap();
+        let coop = evaluator.coop_slice(1, &coop).unwrap();
+        let owner = Owner::Member(member.clone());
+        let own = evaluator.slice(&coop, 1, &own).unwrap();
         let mut model_rules = rules.clone();
         model_rules.push(base_policy());
-        let owner = Owner::Member(member.clone());
         for cell in cells {
             let requester = third_parties()[cell.requester].to_string();
             let category = TermId::parse(cell.category).unwrap();
@@ -294,7 +294,7 @@ proptest! {
                 member: &member,
                 now: epoch() + TimeDelta::seconds(cell.t),
             };
-            let outcome = evaluator.decide_cell(&coop, &own, &owner, &engine_cell).unwrap();
+            let outcome = evaluator.decide_cell(&own, &owner, &engine_cell).unwrap();
             let (verdict, reason, ids) = model_decide(&model_rules, &cell);
             prop_assert_eq!(outcome.verdict, verdict, "{:?}", cell);
             prop_assert_eq!(outcome.reason, reason, "{:?}", cell);

@@ -303,3 +303,19 @@ async fn client_ids_are_unique(store: Arc<dyn Store>) {
         .unwrap_err();
     assert!(matches!(error, StoreError::Conflict), "{error:?}");
 }
+
+#[tokio::test]
+async fn one_process_serves_an_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let first = store::connect(&url).await.unwrap();
+    let error = store::connect(&url).await.unwrap_err();
+    assert!(matches!(error, StoreError::InUse(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("in use by another datacoop process")
+    );
+    drop(first);
+    store::connect(&url).await.unwrap();
+}

@@ -1,0 +1,137 @@
+//! An in-memory copy of what decisions read, for the embedded SQLite
+//! store: the process holds the database file's lock, so every write goes
+//! through this process, which updates the mirror right after the write
+//! commits and before anyone is told it succeeded. Decisions then read no
+//! SQL at all, and still see every acknowledged change.
+//!
+//! PostgreSQL has no mirror: replicas write behind each other's backs, so
+//! every decision reads the database.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+use super::DecisionFacts;
+use crate::domain::rule::Owner;
+use crate::domain::{MemberId, RequesterClass, ThirdPartyId, ThirdPartyStatus};
+
+#[derive(Debug, Default)]
+pub struct Mirror {
+    state: RwLock<Option<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    third_parties: HashMap<String, (RequesterClass, ThirdPartyStatus)>,
+    members: HashSet<String>,
+    versions: HashMap<String, i64>,
+}
+
+impl Mirror {
+    fn write(&self, change: impl FnOnce(&mut State)) {
+        let mut guard = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(state) = guard.as_mut() {
+            change(state);
+        }
+    }
+
+    /// Fills the mirror from the database's contents.
+    pub fn load(
+        &self,
+        third_parties: Vec<(String, RequesterClass, ThirdPartyStatus)>,
+        members: Vec<String>,
+        versions: Vec<(Owner, i64)>,
+    ) {
+        let state = State {
+            third_parties: third_parties
+                .into_iter()
+                .map(|(id, class, status)| (id, (class, status)))
+                .collect(),
+            members: members.into_iter().collect(),
+            versions: versions
+                .into_iter()
+                .map(|(owner, version)| (owner.key(), version))
+                .collect(),
+        };
+        *self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(state);
+    }
+
+    /// The facts of one decision; `None` until loaded.
+    pub fn facts(
+        &self,
+        requester: Option<&ThirdPartyId>,
+        member: Option<&MemberId>,
+    ) -> Option<DecisionFacts> {
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = guard.as_ref()?;
+        let version = |owner: Owner| state.versions.get(&owner.key()).copied().unwrap_or(0);
+        Some(DecisionFacts {
+            requester: requester.and_then(|id| state.third_parties.get(id.as_str()).copied()),
+            member_active: member.is_some_and(|id| state.members.contains(id.as_str())),
+            coop_version: version(Owner::Coop),
+            member_version: member.map_or(0, |id| version(Owner::Member(id.clone()))),
+        })
+    }
+
+    pub fn member_joined(&self, id: &MemberId) {
+        self.write(|state| {
+            state.members.insert(id.to_string());
+        });
+    }
+
+    pub fn third_party(&self, id: &ThirdPartyId, class: RequesterClass, status: ThirdPartyStatus) {
+        self.write(|state| {
+            state.third_parties.insert(id.to_string(), (class, status));
+        });
+    }
+
+    /// Mirrors the version bump a write of `owner`'s rules just committed.
+    pub fn bump(&self, owner: &Owner) {
+        self.write(|state| {
+            *state.versions.entry(owner.key()).or_insert(0) += 1;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unloaded_mirror_answers_nothing() {
+        assert_eq!(Mirror::default().facts(None, None), None);
+    }
+
+    #[test]
+    fn changes_show_at_once() {
+        let mirror = Mirror::default();
+        mirror.load(Vec::new(), Vec::new(), Vec::new());
+        let member = MemberId::generate();
+        let lab = ThirdPartyId::generate();
+        let facts = mirror.facts(Some(&lab), Some(&member)).unwrap();
+        assert_eq!(
+            (facts.requester, facts.member_active, facts.member_version),
+            (None, false, 0)
+        );
+        mirror.member_joined(&member);
+        mirror.third_party(&lab, RequesterClass::Academic, ThirdPartyStatus::Suspended);
+        mirror.bump(&Owner::Member(member.clone()));
+        mirror.bump(&Owner::Member(member.clone()));
+        mirror.bump(&Owner::Coop);
+        let facts = mirror.facts(Some(&lab), Some(&member)).unwrap();
+        assert_eq!(
+            facts.requester,
+            Some((RequesterClass::Academic, ThirdPartyStatus::Suspended))
+        );
+        assert!(facts.member_active);
+        assert_eq!((facts.member_version, facts.coop_version), (2, 1));
+    }
+}
