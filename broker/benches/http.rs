@@ -145,6 +145,7 @@ async fn run() {
         Arc::new(SystemClock),
         Policies::built_in().unwrap(),
         TokenHash::of(ADMIN),
+        datacoop_broker::consent::DEFAULT_MAX_DELEGATION_DEPTH,
     )
     .await
     .unwrap();

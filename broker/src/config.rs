@@ -97,6 +97,11 @@ pub struct ServeSettings {
     #[arg(long, env = "DATACOOP_MAX_BODY_BYTES", default_value = "1048576", value_parser = parse_body_limit)]
     pub max_body_bytes: usize,
 
+    /// Most hops a delegation chain may take before a decision is denied
+    /// `delegation_too_deep`.
+    #[arg(long, env = "DATACOOP_MAX_DELEGATION_DEPTH", default_value = "16", value_parser = parse_depth)]
+    pub max_delegation_depth: usize,
+
     /// Seconds a request may take before it is answered 408.
     #[arg(long, env = "DATACOOP_REQUEST_TIMEOUT_SECS", default_value = "30", value_parser = parse_timeout)]
     pub request_timeout_secs: u64,
@@ -118,6 +123,7 @@ impl ServeSettings {
             admin_token: None,
             policy_dir: None,
             max_body_bytes: 1024 * 1024,
+            max_delegation_depth: crate::consent::DEFAULT_MAX_DELEGATION_DEPTH,
             request_timeout_secs: 30,
         })
     }
@@ -178,6 +184,15 @@ fn parse_body_limit(raw: &str) -> Result<usize, String> {
         Ok(bytes) if (1024..=64 * 1024 * 1024).contains(&bytes) => Ok(bytes),
         _ => Err(format!(
             "DATACOOP_MAX_BODY_BYTES must be a number of bytes from 1024 to 67108864, not `{raw}`"
+        )),
+    }
+}
+
+fn parse_depth(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(depth) if (1..=256).contains(&depth) => Ok(depth),
+        _ => Err(format!(
+            "DATACOOP_MAX_DELEGATION_DEPTH must be a whole number of hops from 1 to 256, not `{raw}`"
         )),
     }
 }

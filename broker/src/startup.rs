@@ -48,9 +48,15 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {} (DATACOOP_LISTEN)", settings.listen))?;
-        let state = AppState::new(Arc::clone(&store), clock, policies, admin.hash)
-            .await
-            .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?;
+        let state = AppState::new(
+            Arc::clone(&store),
+            clock,
+            policies,
+            admin.hash,
+            settings.max_delegation_depth,
+        )
+        .await
+        .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?;
         let limits = HttpLimits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout(),

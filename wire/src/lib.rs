@@ -7,6 +7,7 @@
 //! them into its domain types at the edge.
 
 mod decisions;
+mod delegations;
 mod enums;
 mod members;
 mod problem;
@@ -17,6 +18,7 @@ mod vocabulary;
 pub use decisions::{
     CategoryDecision, DecidedBy, Decision, DecisionRequest, ExplainRequest, Reason, Verdict,
 };
+pub use delegations::{CreateDelegation, Delegation, Delegators, Proxy};
 pub use enums::{Registry, RequesterClass, ThirdPartyStatus};
 pub use members::{CreateMember, CreatedMember, Me, MemberSummary, UpdateMe};
 pub use problem::{FieldError, Problem};

@@ -21,8 +21,9 @@ use cedar_policy::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::domain::rule::{Effect, Requester, RuleAction, RuleSpec};
+use crate::domain::rule::{Effect, Owner, Requester, RuleAction, RuleSpec};
 use crate::domain::vocabulary::{Term, TermId, Vocabulary, WILDCARD};
+use crate::domain::{Delegation, DelegationId, MemberId, Scope};
 use crate::domain::{RequesterClass, RuleId};
 
 /// Why Cedar text was refused.
@@ -216,7 +217,33 @@ impl CedarModel {
         for spec in probes {
             self.compile(&RuleId::generate(), &spec).map(|_| ())?;
         }
-        Ok(())
+        let probe = Delegation {
+            id: DelegationId::generate(),
+            member: MemberId::generate(),
+            proxy: Owner::Persona(crate::domain::PersonaId::generate()),
+            scope: Scope {
+                data_categories: vec![TermId::wildcard()],
+                purposes: vec![TermId::wildcard()],
+            },
+            seq: 0,
+            created_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            cedar: String::new(),
+        };
+        self.compile_delegation(&probe).map(|_| ())
+    }
+
+    /// The Cedar text of a delegation, parsed and validated in strict mode.
+    pub fn compile_delegation(&self, delegation: &Delegation) -> Result<String, CedarError> {
+        let text = delegation_text(delegation);
+        let id = delegation.id.as_str();
+        let policy = self.parse_policy(id, &text)?;
+        let mut set = PolicySet::new();
+        set.add(policy).map_err(|error| CedarError::Parse {
+            id: id.to_owned(),
+            message: error.to_string(),
+        })?;
+        self.validate(&set, id)?;
+        Ok(text)
     }
 
     /// The Cedar text of a rule, parsed and validated in strict mode.
@@ -348,6 +375,26 @@ pub fn rule_text(id: &RuleId, spec: &RuleSpec) -> String {
     }
     let _ = write!(text, "when {{\n    {}\n}};", conditions.join(" &&\n    "));
     text
+}
+
+/// Writes the Cedar policy of a delegation: the proxy may decide for the
+/// member over the scope (§3).
+pub fn delegation_text(delegation: &Delegation) -> String {
+    let principal = match &delegation.proxy {
+        Owner::Persona(id) => format!("Persona::{}", quote(id.as_str())),
+        other => format!("Member::{}", quote(other.id())),
+    };
+    format!(
+        "@id({})\npermit (\n    principal == {principal},\n    action == Action::\"decide_for\",\n    resource == Member::{}\n)\nwhen {{\n    {} &&\n    {}\n}};",
+        quote(delegation.id.as_str()),
+        quote(delegation.member.as_str()),
+        covers(
+            "context.category",
+            &delegation.scope.data_categories,
+            "DataCategory"
+        ),
+        covers("context.purpose", &delegation.scope.purposes, "Purpose"),
+    )
 }
 
 /// `value` is in (a descendant of, or equal to) one of `terms` (§1 covers).

@@ -22,8 +22,9 @@ use datacoop_wire::{Action, Reason, Verdict};
 
 use crate::domain::rule::{Owner, Rule, RuleSpec};
 use crate::domain::vocabulary::TermId;
-use crate::domain::{MemberId, RequesterClass, RuleId, ThirdPartyId, ThirdPartyStatus};
+use crate::domain::{Delegation, MemberId, RequesterClass, RuleId, ThirdPartyId, ThirdPartyStatus};
 use crate::policy::Policies;
+use crate::store::OwnerState;
 use crate::store::{Store, StoreError};
 pub use cedar::{CedarError, CedarModel};
 
@@ -72,7 +73,9 @@ pub struct CategoryOutcome {
     pub verdict: Verdict,
     pub reason: Reason,
     pub decided_by: Decider,
-    pub chain: Vec<MemberId>,
+    /// The ids walked, starting with the member asked about (a persona
+    /// ends a chain when one decides).
+    pub chain: Vec<String>,
     /// Ids of the rules (or base policies) that matched at the decider.
     pub rules: Vec<String>,
 }
@@ -101,7 +104,7 @@ impl Outcome {
                         Decider::Persona(id) => datacoop_wire::DecidedBy::Persona(id.to_string()),
                         Decider::Coop => datacoop_wire::DecidedBy::Coop(true),
                     },
-                    chain: category.chain.iter().map(ToString::to_string).collect(),
+                    chain: category.chain.clone(),
                     rules: category.rules.clone(),
                 })
                 .collect(),
@@ -127,9 +130,35 @@ pub struct Slice {
     rule_ids: Vec<String>,
     /// `coop_rule_ids[i]` is the co-op rule behind policy `c#i`.
     coop_rule_ids: Arc<Vec<String>>,
+    /// A member's delegations, oldest first (§3).
+    delegations: Vec<Delegation>,
 }
 
 impl Slice {
+    /// Attaches a member's delegations (covered by the same version).
+    pub fn with_delegations(mut self, delegations: Vec<Delegation>) -> Self {
+        self.delegations = delegations;
+        self
+    }
+
+    /// Whether the owner has rules of their own (beside the co-op's).
+    fn has_own_rules(&self) -> bool {
+        !self.rule_ids.is_empty()
+    }
+
+    /// The delegations that cover a cell, each with its covering depths.
+    fn covering(&self, category: &TermId, purpose: &TermId) -> Vec<(&Delegation, (usize, usize))> {
+        self.delegations
+            .iter()
+            .filter_map(|delegation| {
+                Some((
+                    delegation,
+                    delegation.scope.covering_depths(category, purpose)?,
+                ))
+            })
+            .collect()
+    }
+
     /// The rule behind a policy id: `#i` is the owner's i-th rule, `c#i`
     /// the co-op's; any other id is a base policy's, kept as it is.
     fn rule_id(&self, policy_id: &str) -> String {
@@ -210,16 +239,26 @@ pub struct Engine {
     store: Arc<dyn Store>,
     evaluator: Evaluator,
     slices: RwLock<HashMap<String, Arc<Slice>>>,
+    /// Most hops a delegation chain may take (§4, default 16).
+    max_depth: usize,
 }
+
+/// The default of `DATACOOP_MAX_DELEGATION_DEPTH`.
+pub const DEFAULT_MAX_DELEGATION_DEPTH: usize = 16;
 
 impl Engine {
     /// Builds the Cedar model from the policies and compiles every stored
     /// rule, so the first decisions find their slices ready.
-    pub async fn load(store: Arc<dyn Store>, policies: &Policies) -> Result<Self, EngineError> {
+    pub async fn load(
+        store: Arc<dyn Store>,
+        policies: &Policies,
+        max_depth: usize,
+    ) -> Result<Self, EngineError> {
         let engine = Self {
             store,
             evaluator: Evaluator::new(policies)?,
             slices: RwLock::new(HashMap::new()),
+            max_depth,
         };
         engine.warm().await?;
         Ok(engine)
@@ -236,6 +275,13 @@ impl Engine {
         for rule in self.store.all_rules().await? {
             by_owner.entry(rule.owner.clone()).or_default().push(rule);
         }
+        let mut delegations: HashMap<Owner, Vec<Delegation>> = HashMap::new();
+        for delegation in self.store.all_delegations().await? {
+            delegations
+                .entry(Owner::Member(delegation.member.clone()))
+                .or_default()
+                .push(delegation);
+        }
         let coop_rules = by_owner.remove(&Owner::Coop).unwrap_or_default();
         let coop_version = versions.get(&Owner::Coop).copied().unwrap_or(0);
         let coop = Arc::new(self.evaluator.coop_slice(coop_version, &coop_rules)?);
@@ -245,10 +291,11 @@ impl Engine {
                 continue;
             }
             let rules = by_owner.remove(owner).unwrap_or_default();
-            slices.insert(
-                owner.key(),
-                Arc::new(self.evaluator.slice(&coop, *version, &rules)?),
-            );
+            let slice = self
+                .evaluator
+                .slice(&coop, *version, &rules)?
+                .with_delegations(delegations.remove(owner).unwrap_or_default());
+            slices.insert(owner.key(), Arc::new(slice));
         }
         slices.insert(Owner::Coop.key(), coop);
         *self
@@ -322,7 +369,15 @@ impl Engine {
             return Ok(slice);
         }
         let rules = self.store.rules_of(owner).await?;
-        Ok(self.keep(key, Arc::new(self.evaluator.slice(coop, version, &rules)?)))
+        let delegations = match owner {
+            Owner::Member(id) => self.store.delegations_of(id).await?,
+            Owner::Persona(_) | Owner::Coop => Vec::new(),
+        };
+        let slice = self
+            .evaluator
+            .slice(coop, version, &rules)?
+            .with_delegations(delegations);
+        Ok(self.keep(key, Arc::new(slice)))
     }
 
     /// Decides `input` at instant `now` (§4), each category separately.
@@ -341,7 +396,7 @@ impl Engine {
             )
             .await?;
         // The chain starts with the member asked about, as asked.
-        let chain = vec![MemberId::from_trusted(input.member.clone())];
+        let chain = vec![input.member.clone()];
         let fixed = |reason: Reason| {
             input
                 .categories
@@ -371,6 +426,7 @@ impl Engine {
         let own = self
             .slice(&member_owner, facts.member_version, &coop)
             .await?;
+        let mut states = HashMap::new();
         let mut categories = Vec::with_capacity(input.categories.len());
         for category in &input.categories {
             let cell = Cell {
@@ -382,9 +438,147 @@ impl Engine {
                 member: &member_id,
                 now,
             };
-            categories.push(self.evaluator.decide_cell(&own, &member_owner, &cell)?);
+            categories.push(
+                self.walk(&cell, &member_owner, Arc::clone(&own), &coop, &mut states)
+                    .await?,
+            );
         }
         Ok(outcome(categories, now))
+    }
+
+    /// §4 steps 3 and 4 for one cell: the co-op's rules, then the
+    /// governor's opinion, following the delegation that applies while the
+    /// governor is silent. `states` caches what this decision learned of
+    /// proxies, so every category sees the same co-op.
+    async fn walk(
+        &self,
+        cell: &Cell<'_>,
+        member: &Owner,
+        own: Arc<Slice>,
+        coop: &Slice,
+        states: &mut HashMap<Owner, OwnerState>,
+    ) -> Result<CategoryOutcome, EngineError> {
+        let request = self.evaluator.request(cell)?;
+        let mut governor = member.clone();
+        let mut slice = own;
+        let mut chain = vec![cell.member.to_string()];
+        let outcome = |verdict, reason, decided_by, chain, rules| CategoryOutcome {
+            category: cell.category.clone(),
+            verdict,
+            reason,
+            decided_by,
+            chain,
+            rules,
+        };
+        loop {
+            // The co-op's policies sit in every slice; once they have not
+            // matched at the member, they match at no proxy either.
+            let opinion = if chain.len() == 1 {
+                let (coop_rules, opinion) = self.evaluator.judge(&slice, &request);
+                if !coop_rules.is_empty() {
+                    return Ok(outcome(
+                        Verdict::Deny,
+                        Reason::CoopPolicy,
+                        Decider::Coop,
+                        chain,
+                        coop_rules,
+                    ));
+                }
+                opinion
+            } else if slice.has_own_rules() {
+                self.evaluator.judge(&slice, &request).1
+            } else {
+                Opinion::None
+            };
+            match opinion {
+                Opinion::Allow(rules) => {
+                    return Ok(outcome(
+                        Verdict::Allow,
+                        Reason::Allowed,
+                        Decider::of(&governor),
+                        chain,
+                        rules,
+                    ));
+                }
+                Opinion::Deny(rules) => {
+                    return Ok(outcome(
+                        Verdict::Deny,
+                        Reason::DeniedByRule,
+                        Decider::of(&governor),
+                        chain,
+                        rules,
+                    ));
+                }
+                Opinion::None => {}
+            }
+            // Silent: the delegation that applies, if any (§3).
+            let Some((proxy, state)) = self.applicable(&slice, cell, states).await? else {
+                return Ok(outcome(
+                    Verdict::Deny,
+                    Reason::NoConsent,
+                    Decider::of(&governor),
+                    chain,
+                    Vec::new(),
+                ));
+            };
+            let proxy_id = proxy.id().to_owned();
+            let cycle = chain.contains(&proxy_id);
+            chain.push(proxy_id);
+            if cycle {
+                return Ok(outcome(
+                    Verdict::Deny,
+                    Reason::DelegationCycle,
+                    Decider::of(&governor),
+                    chain,
+                    Vec::new(),
+                ));
+            }
+            if chain.len() - 1 > self.max_depth {
+                return Ok(outcome(
+                    Verdict::Deny,
+                    Reason::DelegationTooDeep,
+                    Decider::of(&governor),
+                    chain,
+                    Vec::new(),
+                ));
+            }
+            slice = self.slice(&proxy, state.version, coop).await?;
+            governor = proxy;
+        }
+    }
+
+    /// Among the governor's active delegations covering the cell, the one
+    /// that applies: deepest covering category, then deepest covering
+    /// purpose, then newest (§3). Personas never delegate.
+    async fn applicable(
+        &self,
+        slice: &Slice,
+        cell: &Cell<'_>,
+        states: &mut HashMap<Owner, OwnerState>,
+    ) -> Result<Option<(Owner, OwnerState)>, EngineError> {
+        let mut covering = slice.covering(cell.category, cell.purpose);
+        if covering.is_empty() {
+            return Ok(None);
+        }
+        let unknown: Vec<Owner> = covering
+            .iter()
+            .map(|(delegation, _)| delegation.proxy.clone())
+            .filter(|proxy| !states.contains_key(proxy))
+            .collect();
+        if !unknown.is_empty() {
+            let fetched = self.store.owner_states(&unknown).await?;
+            states.extend(unknown.into_iter().zip(fetched));
+        }
+        covering.retain(|(delegation, _)| {
+            states
+                .get(&delegation.proxy)
+                .is_some_and(|state| state.can_proxy)
+        });
+        let chosen = covering
+            .into_iter()
+            .max_by_key(|(delegation, depths)| (*depths, delegation.seq))
+            .map(|(delegation, _)| delegation.proxy.clone());
+        Ok(chosen.and_then(|proxy| states.get(&proxy).map(|state| (proxy, *state))))
     }
 }
 
@@ -449,6 +643,7 @@ impl Evaluator {
             shape,
             rule_ids,
             coop_rule_ids,
+            delegations: Vec::new(),
         };
         let mut shapes = self
             .shapes
@@ -543,7 +738,7 @@ impl Evaluator {
             verdict,
             reason,
             decided_by,
-            chain: vec![cell.member.clone()],
+            chain: vec![cell.member.to_string()],
             rules,
         };
         let (coop_rules, opinion) = self.judge(own, &request);
@@ -565,7 +760,7 @@ impl Evaluator {
         Ok(outcome(verdict, reason, Decider::of(owner), rules))
     }
 
-    fn request(&self, cell: &Cell<'_>) -> Result<Request, CedarError> {
+    pub fn request(&self, cell: &Cell<'_>) -> Result<Request, CedarError> {
         let types = &self.model.types;
         let context =
             self.model

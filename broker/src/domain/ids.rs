@@ -64,6 +64,11 @@ opaque_id!(
     PersonaId,
     "per_"
 );
+opaque_id!(
+    /// A delegation from a member to a proxy.
+    DelegationId,
+    "dlg_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Pure types and rules: parsed, validated values that the rest of the
 //! broker can trust. Imports neither axum nor sqlx.
 
+pub mod delegation;
 pub mod ids;
 pub mod member;
 pub mod persona;
@@ -9,7 +10,8 @@ pub mod third_party;
 pub mod validation;
 pub mod vocabulary;
 
-pub use ids::{MemberId, PersonaId, RuleId, ThirdPartyId};
+pub use delegation::{Delegation, Scope};
+pub use ids::{DelegationId, MemberId, PersonaId, RuleId, ThirdPartyId};
 pub use member::{DisplayName, Member, MemberPatch, NewMember};
 pub use persona::{Persona, PersonaDescription, PersonaName};
 pub use rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};

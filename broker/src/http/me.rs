@@ -1,6 +1,7 @@
 //! `GET /v1/me`, `PATCH /v1/me` (a member, with their own token).
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json as JsonResponse, Router};
 use datacoop_wire::{Me, UpdateMe};
@@ -13,7 +14,7 @@ use super::members::me;
 use crate::domain::MemberPatch;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/me", get(show).patch(update))
+    Router::new().route("/v1/me", get(show).patch(update).delete(leave))
 }
 
 /// The calling member's profile.
@@ -61,4 +62,26 @@ async fn update(
         .await?
         .ok_or(ApiError::Unauthorized)?;
     Ok(JsonResponse(me(updated)))
+}
+
+/// Leave the co-op: the member's name, rules and delegations are erased,
+/// their tokens stop working, and delegations to them become inactive.
+#[utoipa::path(
+    delete, path = "/v1/me", tag = "member",
+    responses(
+        (status = 204, description = "The member has left"),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+async fn leave(
+    AuthMember(member): AuthMember,
+    State(state): State<AppState>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store.leave(&member.id, state.clock.now()).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    tracing::info!(member = %member.id, "member left");
+    Ok(StatusCode::NO_CONTENT)
 }

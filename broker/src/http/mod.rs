@@ -4,6 +4,7 @@
 
 mod auth;
 mod decisions;
+mod delegations;
 pub mod error;
 mod extract;
 mod health;
@@ -54,8 +55,10 @@ impl AppState {
         clock: Arc<dyn Clock>,
         policies: Policies,
         admin_token: TokenHash,
+        max_delegation_depth: usize,
     ) -> Result<Self, EngineError> {
-        let engine = Arc::new(Engine::load(Arc::clone(&store), &policies).await?);
+        let engine =
+            Arc::new(Engine::load(Arc::clone(&store), &policies, max_delegation_depth).await?);
         let vocabulary_document = Arc::new(vocabulary::document(&policies.vocabulary));
         Ok(Self {
             store,
@@ -105,6 +108,7 @@ pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>)
         .merge(rules::router())
         .merge(personas::router())
         .merge(decisions::router())
+        .merge(delegations::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));

@@ -22,7 +22,9 @@ pub struct Mirror {
 #[derive(Debug, Default)]
 struct State {
     third_parties: HashMap<String, (RequesterClass, ThirdPartyStatus)>,
-    members: HashSet<String>,
+    /// Members still in the co-op, and whether each accepts delegations.
+    members: HashMap<String, bool>,
+    personas: HashSet<String>,
     versions: HashMap<String, i64>,
 }
 
@@ -41,7 +43,8 @@ impl Mirror {
     pub fn load(
         &self,
         third_parties: Vec<(String, RequesterClass, ThirdPartyStatus)>,
-        members: Vec<String>,
+        members: Vec<(String, bool)>,
+        personas: Vec<String>,
         versions: Vec<(Owner, i64)>,
     ) {
         let state = State {
@@ -50,6 +53,7 @@ impl Mirror {
                 .map(|(id, class, status)| (id, (class, status)))
                 .collect(),
             members: members.into_iter().collect(),
+            personas: personas.into_iter().collect(),
             versions: versions
                 .into_iter()
                 .map(|(owner, version)| (owner.key(), version))
@@ -75,16 +79,52 @@ impl Mirror {
         let version = |owner: Owner| state.versions.get(&owner.key()).copied().unwrap_or(0);
         Some(DecisionFacts {
             requester: requester.and_then(|id| state.third_parties.get(id.as_str()).copied()),
-            member_active: member.is_some_and(|id| state.members.contains(id.as_str())),
+            member_active: member.is_some_and(|id| state.members.contains_key(id.as_str())),
             coop_version: version(Owner::Coop),
             member_version: member.map_or(0, |id| version(Owner::Member(id.clone()))),
         })
     }
 
-    pub fn member_joined(&self, id: &MemberId) {
+    pub fn member_joined(&self, id: &MemberId, accepts_delegations: bool) {
         self.write(|state| {
-            state.members.insert(id.to_string());
+            state.members.insert(id.to_string(), accepts_delegations);
         });
+    }
+
+    pub fn member_left(&self, id: &MemberId) {
+        self.write(|state| {
+            state.members.remove(id.as_str());
+        });
+    }
+
+    pub fn persona_published(&self, id: &crate::domain::PersonaId) {
+        self.write(|state| {
+            state.personas.insert(id.to_string());
+        });
+    }
+
+    /// Version and proxy-ability of each owner; `None` until loaded.
+    pub fn owner_states(&self, owners: &[Owner]) -> Option<Vec<super::OwnerState>> {
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = guard.as_ref()?;
+        Some(
+            owners
+                .iter()
+                .map(|owner| super::OwnerState {
+                    version: state.versions.get(&owner.key()).copied().unwrap_or(0),
+                    can_proxy: match owner {
+                        Owner::Member(id) => {
+                            state.members.get(id.as_str()).copied().unwrap_or(false)
+                        }
+                        Owner::Persona(id) => state.personas.contains(id.as_str()),
+                        Owner::Coop => false,
+                    },
+                })
+                .collect(),
+        )
     }
 
     pub fn third_party(&self, id: &ThirdPartyId, class: RequesterClass, status: ThirdPartyStatus) {
@@ -113,7 +153,7 @@ mod tests {
     #[test]
     fn changes_show_at_once() {
         let mirror = Mirror::default();
-        mirror.load(Vec::new(), Vec::new(), Vec::new());
+        mirror.load(Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let member = MemberId::generate();
         let lab = ThirdPartyId::generate();
         let facts = mirror.facts(Some(&lab), Some(&member)).unwrap();
@@ -121,7 +161,7 @@ mod tests {
             (facts.requester, facts.member_active, facts.member_version),
             (None, false, 0)
         );
-        mirror.member_joined(&member);
+        mirror.member_joined(&member, false);
         mirror.third_party(&lab, RequesterClass::Academic, ThirdPartyStatus::Suspended);
         mirror.bump(&Owner::Member(member.clone()));
         mirror.bump(&Owner::Member(member.clone()));

@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use crate::credentials::TokenHash;
 use crate::domain::rule::{Owner, Rule};
 use crate::domain::{
-    Member, MemberId, MemberPatch, Persona, RequesterClass, RuleId, ThirdParty, ThirdPartyId,
-    ThirdPartyStatus,
+    Delegation, DelegationId, Member, MemberId, MemberPatch, Persona, RequesterClass, RuleId,
+    ThirdParty, ThirdPartyId, ThirdPartyStatus,
 };
 
 pub use postgres::PgStore;
@@ -165,6 +165,42 @@ pub trait Store: Send + Sync + Debug {
 
     /// Every persona, in creation order.
     async fn personas(&self) -> StoreResult<Vec<Persona>>;
+
+    /// Stores a delegation (its `seq` is assigned here) and bumps the
+    /// member's policy version, in one transaction. A second delegation of
+    /// the member with an identical scope is a `Conflict`.
+    async fn create_delegation(&self, delegation: &Delegation) -> StoreResult<Delegation>;
+
+    /// Deletes one of `member`'s delegations and bumps the version; false
+    /// when the member has no such delegation.
+    async fn delete_delegation(&self, member: &MemberId, id: &DelegationId) -> StoreResult<bool>;
+
+    /// A member's delegations in creation order.
+    async fn delegations_of(&self, member: &MemberId) -> StoreResult<Vec<Delegation>>;
+
+    /// Every delegation, for compiling at start.
+    async fn all_delegations(&self) -> StoreResult<Vec<Delegation>>;
+
+    /// The members (still in the co-op) who delegate to `proxy`: how many,
+    /// and the ids of those in the public registry.
+    async fn delegators(&self, proxy: &Owner) -> StoreResult<(u64, Vec<MemberId>)>;
+
+    /// For each owner, in order: its policy version and whether it can act
+    /// as a proxy now (a persona that exists; a member still in the co-op
+    /// who accepts delegations).
+    async fn owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>>;
+
+    /// The member leaves: marked as gone, name erased, tokens deleted, own
+    /// rules and delegations deleted, policy version bumped; in one
+    /// transaction. False when no such member is in the co-op.
+    async fn leave(&self, member: &MemberId, now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
+/// What a delegation chain needs to know of an owner it reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerState {
+    pub version: i64,
+    pub can_proxy: bool,
 }
 
 /// What one decision needs to read, in one round trip.

@@ -128,7 +128,32 @@ mod sql {
         "SELECT id, name, description, created_at FROM personas ORDER BY seq";
 
     pub const ALL_THIRD_PARTY_FACTS: &str = "SELECT id, class, status FROM third_parties";
-    pub const ALL_ACTIVE_MEMBER_IDS: &str = "SELECT id FROM members WHERE left_at IS NULL";
+    pub const ALL_ACTIVE_MEMBER_IDS: &str =
+        "SELECT id, accepts_delegations FROM members WHERE left_at IS NULL";
+
+    pub const ALL_PERSONA_IDS: &str = "SELECT id FROM personas";
+    pub const INSERT_DELEGATION: &str = "INSERT INTO delegations \
+        (id, member_id, proxy_kind, proxy_id, data_categories, purposes, scope_key, created_at, cedar) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq";
+    pub const DELETE_DELEGATION: &str = "DELETE FROM delegations WHERE id = $1 AND member_id = $2";
+    pub const DELEGATIONS_OF: &str = "SELECT seq, id, member_id, proxy_kind, proxy_id, data_categories, purposes, created_at, cedar FROM delegations WHERE member_id = $1 ORDER BY seq";
+    pub const ALL_DELEGATIONS: &str = "SELECT seq, id, member_id, proxy_kind, proxy_id, data_categories, purposes, created_at, cedar FROM delegations ORDER BY seq";
+    pub const DELEGATORS: &str = "SELECT DISTINCT m.id, m.registry FROM delegations d \
+        JOIN members m ON m.id = d.member_id WHERE d.proxy_kind = $1 AND d.proxy_id = $2 AND m.left_at IS NULL";
+    pub const OWNER_STATES: &str = "SELECT o.owner_key, \
+        COALESCE((SELECT v.version FROM policy_versions v WHERE v.owner_kind = o.kind AND v.owner_id = o.id), 0) AS version, \
+        CASE WHEN o.kind = 'member' THEN EXISTS (SELECT 1 FROM members m WHERE m.id = o.id \
+             AND m.left_at IS NULL AND m.accepts_delegations) \
+             ELSE EXISTS (SELECT 1 FROM personas p WHERE p.id = o.id) END AS can_proxy \
+        FROM (SELECT k.value AS owner_key, \
+              CASE WHEN k.value LIKE 'member:%' THEN 'member' ELSE 'persona' END AS kind, \
+              CASE WHEN k.value LIKE 'member:%' THEN substr(k.value, 8) ELSE substr(k.value, 9) END AS id \
+              FROM jsonb_array_elements_text($1::jsonb) AS k(value)) o";
+    pub const MARK_LEFT: &str =
+        "UPDATE members SET left_at = $1, display_name = NULL WHERE id = $2 AND left_at IS NULL";
+    pub const DELETE_TOKENS_OF: &str = "DELETE FROM member_tokens WHERE member_id = $1";
+    pub const DELETE_DELEGATIONS_OF: &str = "DELETE FROM delegations WHERE member_id = $1";
+    pub const DELETE_RULES_OF: &str = "DELETE FROM rules WHERE owner_kind = $1 AND owner_id = $2";
 }
 
 sql_store!(PgStore, sqlx::Postgres, Backend::Postgres, sql, MIGRATOR);

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{DecisionFacts, Seq, StoreError, StoreResult};
 use crate::domain::rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};
 use crate::domain::vocabulary::TermId;
+use crate::domain::{Delegation, DelegationId, Scope};
 use crate::domain::{
     DisplayName, Member, MemberId, Persona, PersonaDescription, PersonaId, PersonaName, Registry,
     RequesterClass, RuleId, ThirdParty, ThirdPartyId, ThirdPartyName, ThirdPartyStatus,
@@ -243,5 +244,52 @@ impl PersonaRow {
             description: PersonaDescription::from_trusted(self.description),
             created_at: self.created_at,
         }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct DelegationRow {
+    seq: i64,
+    id: String,
+    member_id: String,
+    proxy_kind: String,
+    proxy_id: String,
+    data_categories: String,
+    purposes: String,
+    created_at: DateTime<Utc>,
+    cedar: String,
+}
+
+/// A list of term ids as stored: a JSON array.
+pub(super) fn term_list(terms: &[TermId]) -> String {
+    serde_json::to_string(&terms.iter().map(TermId::as_str).collect::<Vec<_>>()).unwrap_or_default()
+}
+
+fn parse_term_list(text: &str) -> StoreResult<Vec<TermId>> {
+    let raw: Vec<String> = serde_json::from_str(text).map_err(|_| corrupt("term list", text))?;
+    raw.iter()
+        .map(|id| TermId::parse(id).map_err(|_| corrupt("term", id)))
+        .collect()
+}
+
+impl DelegationRow {
+    pub(super) fn into_domain(self) -> StoreResult<Delegation> {
+        let proxy = match self.proxy_kind.as_str() {
+            "member" | "persona" => Owner::from_parts(&self.proxy_kind, self.proxy_id)
+                .ok_or_else(|| corrupt("delegation proxy", &self.proxy_kind))?,
+            other => return Err(corrupt("delegation proxy", other)),
+        };
+        Ok(Delegation {
+            id: DelegationId::from_trusted(self.id),
+            member: MemberId::from_trusted(self.member_id),
+            proxy,
+            scope: Scope {
+                data_categories: parse_term_list(&self.data_categories)?,
+                purposes: parse_term_list(&self.purposes)?,
+            },
+            seq: self.seq,
+            created_at: self.created_at,
+            cedar: self.cedar,
+        })
     }
 }

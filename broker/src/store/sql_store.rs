@@ -70,11 +70,14 @@ macro_rules! sql_store {
                                 Ok((id, class, status))
                             })
                             .collect::<$crate::store::StoreResult<Vec<_>>>()?;
-                    let members = sqlx::query_scalar::<_, String>($sql::ALL_ACTIVE_MEMBER_IDS)
+                    let members = sqlx::query_as::<_, (String, bool)>($sql::ALL_ACTIVE_MEMBER_IDS)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let personas = sqlx::query_scalar::<_, String>($sql::ALL_PERSONA_IDS)
                         .fetch_all(&self.pool)
                         .await?;
                     let versions = self.all_policy_versions().await?;
-                    mirror.load(third_parties, members, versions);
+                    mirror.load(third_parties, members, personas, versions);
                 }
                 Ok(())
             }
@@ -138,7 +141,7 @@ macro_rules! sql_store {
                     .map_err($crate::store::StoreError::from_write)?;
                 tx.commit().await?;
                 if let Some(mirror) = &self.mirror {
-                    mirror.member_joined(&member.id);
+                    mirror.member_joined(&member.id, member.accepts_delegations);
                 }
                 Ok(())
             }
@@ -191,16 +194,21 @@ macro_rules! sql_store {
                     .display_name
                     .as_ref()
                     .and_then(|name| name.as_ref().map($crate::domain::DisplayName::as_str));
-                sqlx::query_as::<_, $crate::store::rows::MemberRow>($sql::UPDATE_MEMBER)
-                    .bind(patch.display_name.is_some())
-                    .bind(new_name)
-                    .bind(patch.registry.map(|registry| registry.as_str()))
-                    .bind(patch.accepts_delegations)
-                    .bind(id.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .map(|row| row.into_domain().map(|(_, member)| member))
-                    .transpose()
+                let updated =
+                    sqlx::query_as::<_, $crate::store::rows::MemberRow>($sql::UPDATE_MEMBER)
+                        .bind(patch.display_name.is_some())
+                        .bind(new_name)
+                        .bind(patch.registry.map(|registry| registry.as_str()))
+                        .bind(patch.accepts_delegations)
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| row.into_domain().map(|(_, member)| member))
+                        .transpose()?;
+                if let (Some(mirror), Some(member)) = (&self.mirror, &updated) {
+                    mirror.member_joined(&member.id, member.accepts_delegations);
+                }
+                Ok(updated)
             }
 
             async fn create_third_party(
@@ -394,6 +402,7 @@ macro_rules! sql_store {
                 tx.commit().await?;
                 if let Some(mirror) = &self.mirror {
                     mirror.bump(&owner);
+                    mirror.persona_published(&persona.id);
                 }
                 Ok(())
             }
@@ -407,6 +416,186 @@ macro_rules! sql_store {
                         .map($crate::store::rows::PersonaRow::into_domain)
                         .collect(),
                 )
+            }
+
+            async fn create_delegation(
+                &self,
+                delegation: &$crate::domain::Delegation,
+            ) -> $crate::store::StoreResult<$crate::domain::Delegation> {
+                let owner = $crate::domain::rule::Owner::Member(delegation.member.clone());
+                let mut tx = self.pool.begin().await?;
+                let seq: i64 = sqlx::query_scalar($sql::INSERT_DELEGATION)
+                    .bind(delegation.id.as_str())
+                    .bind(delegation.member.as_str())
+                    .bind(delegation.proxy.kind())
+                    .bind(delegation.proxy.id())
+                    .bind($crate::store::rows::term_list(
+                        &delegation.scope.data_categories,
+                    ))
+                    .bind($crate::store::rows::term_list(&delegation.scope.purposes))
+                    .bind(delegation.scope.key())
+                    .bind(delegation.created_at)
+                    .bind(delegation.cedar.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                sqlx::query($sql::BUMP_POLICY_VERSION)
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.bump(&owner);
+                }
+                Ok($crate::domain::Delegation {
+                    seq,
+                    ..delegation.clone()
+                })
+            }
+
+            async fn delete_delegation(
+                &self,
+                member: &$crate::domain::MemberId,
+                id: &$crate::domain::DelegationId,
+            ) -> $crate::store::StoreResult<bool> {
+                let owner = $crate::domain::rule::Owner::Member(member.clone());
+                let mut tx = self.pool.begin().await?;
+                let deleted = sqlx::query($sql::DELETE_DELEGATION)
+                    .bind(id.as_str())
+                    .bind(member.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query($sql::BUMP_POLICY_VERSION)
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.bump(&owner);
+                }
+                Ok(true)
+            }
+
+            async fn delegations_of(
+                &self,
+                member: &$crate::domain::MemberId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Delegation>> {
+                sqlx::query_as::<_, $crate::store::rows::DelegationRow>($sql::DELEGATIONS_OF)
+                    .bind(member.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::store::rows::DelegationRow::into_domain)
+                    .collect()
+            }
+
+            async fn all_delegations(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Delegation>> {
+                sqlx::query_as::<_, $crate::store::rows::DelegationRow>($sql::ALL_DELEGATIONS)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::store::rows::DelegationRow::into_domain)
+                    .collect()
+            }
+
+            async fn delegators(
+                &self,
+                proxy: &$crate::domain::rule::Owner,
+            ) -> $crate::store::StoreResult<(u64, Vec<$crate::domain::MemberId>)> {
+                let rows = sqlx::query_as::<_, (String, String)>($sql::DELEGATORS)
+                    .bind(proxy.kind())
+                    .bind(proxy.id())
+                    .fetch_all(&self.pool)
+                    .await?;
+                let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+                let public = rows
+                    .into_iter()
+                    .filter(|(_, registry)| registry == "public")
+                    .map(|(id, _)| $crate::domain::MemberId::from_trusted(id))
+                    .collect();
+                Ok((count, public))
+            }
+
+            async fn owner_states(
+                &self,
+                owners: &[$crate::domain::rule::Owner],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::OwnerState>> {
+                if let Some(states) = self
+                    .mirror
+                    .as_ref()
+                    .and_then(|mirror| mirror.owner_states(owners))
+                {
+                    return Ok(states);
+                }
+                let keys: Vec<String> = owners
+                    .iter()
+                    .map($crate::domain::rule::Owner::key)
+                    .collect();
+                let rows = sqlx::query_as::<_, (String, i64, bool)>($sql::OWNER_STATES)
+                    .bind(serde_json::to_string(&keys).unwrap_or_default())
+                    .fetch_all(&self.pool)
+                    .await?;
+                let found: std::collections::HashMap<String, (i64, bool)> = rows
+                    .into_iter()
+                    .map(|(key, version, can_proxy)| (key, (version, can_proxy)))
+                    .collect();
+                Ok(keys
+                    .iter()
+                    .map(|key| {
+                        let (version, can_proxy) = found.get(key).copied().unwrap_or((0, false));
+                        $crate::store::OwnerState { version, can_proxy }
+                    })
+                    .collect())
+            }
+
+            async fn leave(
+                &self,
+                member: &$crate::domain::MemberId,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                let owner = $crate::domain::rule::Owner::Member(member.clone());
+                let mut tx = self.pool.begin().await?;
+                let left = sqlx::query($sql::MARK_LEFT)
+                    .bind(now)
+                    .bind(member.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if left == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                for statement in [$sql::DELETE_TOKENS_OF, $sql::DELETE_DELEGATIONS_OF] {
+                    sqlx::query(statement)
+                        .bind(member.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query($sql::DELETE_RULES_OF)
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query($sql::BUMP_POLICY_VERSION)
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.member_left(member);
+                    mirror.bump(&owner);
+                }
+                Ok(true)
             }
         }
     };

@@ -12,6 +12,7 @@
 )]
 
 mod consent;
+mod delegation;
 mod properties;
 mod router;
 mod scenarios;

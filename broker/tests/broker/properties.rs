@@ -301,7 +301,7 @@ proptest! {
             prop_assert_eq!(outcome.rules.iter().cloned().collect::<BTreeSet<_>>(), ids, "{:?}", cell);
             let expected_decider = if reason == Reason::CoopPolicy { Decider::Coop } else { Decider::Member(member.clone()) };
             prop_assert_eq!(outcome.decided_by, expected_decider);
-            prop_assert_eq!(outcome.chain, vec![member.clone()]);
+            prop_assert_eq!(outcome.chain, vec![member.to_string()]);
         }
     }
 }

@@ -24,9 +24,46 @@ struct Scenario {
     third_parties: HashMap<String, ThirdPartySetup>,
     #[serde(default)]
     members: Vec<String>,
+    /// Members who accept delegations from the start.
+    #[serde(default)]
+    proxies: Vec<String>,
+    #[serde(default)]
+    personas: Vec<PersonaSetup>,
     #[serde(default)]
     rules: Vec<RuleSetup>,
+    #[serde(default)]
+    delegations: Vec<DelegationSetup>,
     cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonaSetup {
+    label: String,
+    rules: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegationSetup {
+    label: String,
+    from: String,
+    /// `{"member": LABEL}` or `{"persona": LABEL}`.
+    to: Value,
+    #[serde(default)]
+    data_categories: Option<Vec<String>>,
+    #[serde(default)]
+    purposes: Option<Vec<String>>,
+}
+
+/// A change made before a case is decided.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum Step {
+    OptIn(String),
+    OptOut(String),
+    Leave(String),
+    Revoke(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +89,8 @@ struct RuleSetup {
 #[serde(deny_unknown_fields)]
 struct Case {
     name: String,
+    #[serde(default)]
+    before: Vec<Step>,
     /// The decision instant; the scenario's start when absent.
     #[serde(default)]
     at: Option<DateTime<Utc>>,
@@ -70,7 +109,7 @@ struct Expected {
     category: String,
     decision: String,
     reason: String,
-    /// A member label, or `coop`.
+    /// A member label, `persona:LABEL`, or `coop`.
     decided_by: String,
     chain: Vec<String>,
     rules: Vec<String>,
@@ -119,6 +158,38 @@ async fn run(app: &TestApp, path: &PathBuf) {
         ids.insert(label.clone(), member["id"].as_str().unwrap().to_owned());
         tokens.insert(label.clone(), member["token"].as_str().unwrap().to_owned());
     }
+    for label in &scenario.proxies {
+        let (status, _) = app
+            .call(
+                Method::PATCH,
+                "/v1/me",
+                Some(&tokens[label]),
+                Some(json!({"accepts_delegations": true})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for persona in &scenario.personas {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/v1/personas",
+                Some(ADMIN),
+                Some(json!({"name": persona.label, "description": "A scenario persona.", "rules": persona.rules})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+        ids.insert(
+            persona.label.clone(),
+            body["id"].as_str().unwrap().to_owned(),
+        );
+        for (index, rule) in body["rules"].as_array().unwrap().iter().enumerate() {
+            ids.insert(
+                format!("{}.rule{index}", persona.label),
+                rule["id"].as_str().unwrap().to_owned(),
+            );
+        }
+    }
     for rule in &scenario.rules {
         let mut body = rule.body.clone();
         if let Some(Value::Object(requester)) = body.get_mut("requester")
@@ -137,6 +208,36 @@ async fn run(app: &TestApp, path: &PathBuf) {
             created["id"].as_str().unwrap().to_owned(),
         );
     }
+    for delegation in &scenario.delegations {
+        let to = match &delegation.to {
+            Value::Object(target) => {
+                let (kind, label) = target.iter().next().unwrap();
+                json!({kind: ids[label.as_str().unwrap()]})
+            }
+            other => panic!("{name}: bad delegation target {other}"),
+        };
+        let mut body = json!({"to": to});
+        if let Some(categories) = &delegation.data_categories {
+            body["data_categories"] = json!(categories);
+        }
+        if let Some(purposes) = &delegation.purposes {
+            body["purposes"] = json!(purposes);
+        }
+        let (status, created) = app
+            .call(
+                Method::POST,
+                "/v1/me/delegations",
+                Some(&tokens[&delegation.from]),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {created}");
+        ids.insert(
+            delegation.label.clone(),
+            created["id"].as_str().unwrap().to_owned(),
+        );
+        tokens.insert(delegation.label.clone(), tokens[&delegation.from].clone());
+    }
     // Labels used by cases but never set up stand for ids that exist nowhere.
     for case in &scenario.cases {
         ids.entry(case.member.clone())
@@ -152,6 +253,35 @@ async fn run(app: &TestApp, path: &PathBuf) {
     };
 
     for case in &scenario.cases {
+        for step in &case.before {
+            let (method, path, label, body) = match step {
+                Step::OptIn(label) => (
+                    Method::PATCH,
+                    "/v1/me".to_owned(),
+                    label,
+                    Some(json!({"accepts_delegations": true})),
+                ),
+                Step::OptOut(label) => (
+                    Method::PATCH,
+                    "/v1/me".to_owned(),
+                    label,
+                    Some(json!({"accepts_delegations": false})),
+                ),
+                Step::Leave(label) => (Method::DELETE, "/v1/me".to_owned(), label, None),
+                Step::Revoke(label) => (
+                    Method::DELETE,
+                    format!("/v1/me/delegations/{}", ids[label]),
+                    label,
+                    None,
+                ),
+            };
+            let (status, body) = app.call(method, &path, Some(&tokens[label]), body).await;
+            assert!(
+                status.is_success(),
+                "{name} / {}: {step:?}: {body}",
+                case.name
+            );
+        }
         app.clock.set(case.at.unwrap_or(start));
         let categories: Vec<&str> = case.data_categories.iter().map(String::as_str).collect();
         let decision = app
@@ -178,6 +308,8 @@ async fn run(app: &TestApp, path: &PathBuf) {
             assert_eq!(got["reason"], want.reason.as_str(), "{context}");
             let decided_by = if want.decided_by == "coop" {
                 json!({"coop": true})
+            } else if let Some(persona) = want.decided_by.strip_prefix("persona:") {
+                json!({"persona": id_of(persona)})
             } else {
                 json!({"member": id_of(&want.decided_by)})
             };

@@ -84,6 +84,7 @@ impl TestApp {
             Arc::clone(&clock) as _,
             Policies::built_in().unwrap(),
             TokenHash::of(ADMIN),
+            datacoop_broker::consent::DEFAULT_MAX_DELEGATION_DEPTH,
         )
         .await
         .unwrap();

@@ -1,0 +1,19 @@
+-- Delegations (PostgreSQL): a member hands a scope of decisions to a
+-- proxy. `seq` is the monotonic creation order; `scope_key` is the
+-- canonical scope, unique per member.
+
+CREATE TABLE delegations (
+    seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    member_id       TEXT NOT NULL REFERENCES members (id),
+    proxy_kind      TEXT NOT NULL CHECK (proxy_kind IN ('member', 'persona')),
+    proxy_id        TEXT NOT NULL,
+    data_categories TEXT NOT NULL,
+    purposes        TEXT NOT NULL,
+    scope_key       TEXT NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    cedar           TEXT NOT NULL,
+    UNIQUE (member_id, scope_key)
+);
+
+CREATE INDEX delegations_by_proxy ON delegations (proxy_kind, proxy_id);
