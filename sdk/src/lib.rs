@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 /// The JSON shapes of the HTTP interface.
 pub use datacoop_wire as wire;
 use wire::{
+    CreateDelegation, Delegation, Delegators,
     CreateMember, CreatePersona, CreateThirdParty, CreatedMember, CreatedThirdParty, Decision,
     DecisionRequest, ExplainRequest, Health, Me, MemberSummary, Page, Persona, Problem, Rule,
     RuleBody, ThirdParty, ThirdPartyStatus, UpdateMe, UpdateThirdParty, Vocabulary,
@@ -182,6 +183,32 @@ impl Client {
     /// `PATCH /v1/me` (member)
     pub async fn update_me(&self, body: &UpdateMe) -> Result<Me> {
         self.send_json(Method::PATCH, "v1/me", body).await
+    }
+
+    /// `DELETE /v1/me` (member): leave the co-op.
+    pub async fn leave(&self) -> Result<()> {
+        self.send_empty(self.request(Method::DELETE, "v1/me")?).await
+    }
+
+    /// `POST /v1/me/delegations` (member)
+    pub async fn delegate(&self, body: &CreateDelegation) -> Result<Delegation> {
+        self.send_json(Method::POST, "v1/me/delegations", body).await
+    }
+
+    /// `GET /v1/me/delegations` (member)
+    pub async fn my_delegations(&self) -> Result<Vec<Delegation>> {
+        self.send(self.request(Method::GET, "v1/me/delegations")?).await
+    }
+
+    /// `DELETE /v1/me/delegations/{id}` (member)
+    pub async fn revoke_delegation(&self, id: &str) -> Result<()> {
+        let path = format!("v1/me/delegations/{}", encode_segment(id));
+        self.send_empty(self.request(Method::DELETE, &path)?).await
+    }
+
+    /// `GET /v1/me/delegators` (member)
+    pub async fn delegators(&self) -> Result<Delegators> {
+        self.send(self.request(Method::GET, "v1/me/delegators")?).await
     }
 
     /// `POST /v1/me/rules` (member)

@@ -29,6 +29,7 @@ async fn help_explains_every_command_and_variable() {
         "DATACOOP_POLICY_DIR",
         "DATACOOP_MAX_BODY_BYTES",
         "DATACOOP_REQUEST_TIMEOUT_SECS",
+        "DATACOOP_MAX_DELEGATION_DEPTH",
     ] {
         assert!(
             help.contains(variable),

@@ -250,6 +250,11 @@ async fn openapi_describes_every_endpoint() {
         ("/v1/personas", "get"),
         ("/v1/decisions", "post"),
         ("/v1/me/explain", "post"),
+        ("/v1/me", "delete"),
+        ("/v1/me/delegations", "post"),
+        ("/v1/me/delegations", "get"),
+        ("/v1/me/delegations/{id}", "delete"),
+        ("/v1/me/delegators", "get"),
     ];
     for (path, method) in expected {
         let operation = &document["paths"][path][method];
