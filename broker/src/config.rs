@@ -38,6 +38,37 @@ pub enum Command {
     Serve(ServeSettings),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseSettings),
+    /// Write a synthetic co-op (members, rules, delegation chains, rings,
+    /// personas, third parties) into the database, for benchmarks and
+    /// trials; prints what it wrote as JSON.
+    Generate(GenerateSettings),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// How many members.
+    #[arg(long, default_value = "10000")]
+    pub members: usize,
+    /// Share of members with rules of their own.
+    #[arg(long, default_value = "0.3", value_parser = parse_share)]
+    pub own_rules: f64,
+    /// Share of members delegating to other members.
+    #[arg(long, default_value = "0.4", value_parser = parse_share)]
+    pub delegating: f64,
+    /// Share of members delegating to a persona.
+    #[arg(long, default_value = "0.2", value_parser = parse_share)]
+    pub on_personas: f64,
+    /// How many members delegate to the one hub proxy.
+    #[arg(long, default_value = "100000")]
+    pub hub_delegators: usize,
+    /// Hops of the longest chain (the broker's depth limit).
+    #[arg(long, env = "DATACOOP_MAX_DELEGATION_DEPTH", default_value = "16", value_parser = parse_depth)]
+    pub max_delegation_depth: usize,
+    /// The same seed writes the same co-op (but new ids).
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,6 +216,13 @@ fn parse_body_limit(raw: &str) -> Result<usize, String> {
         _ => Err(format!(
             "DATACOOP_MAX_BODY_BYTES must be a number of bytes from 1024 to 67108864, not `{raw}`"
         )),
+    }
+}
+
+fn parse_share(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("a share must be a number from 0 to 1, not `{raw}`")),
     }
 }
 

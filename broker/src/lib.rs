@@ -7,6 +7,7 @@ pub mod config;
 pub mod consent;
 pub mod credentials;
 pub mod domain;
+pub mod generate;
 pub mod http;
 pub mod policy;
 pub mod startup;

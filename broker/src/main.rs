@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(settings) => serve(settings).await,
         Command::Migrate(settings) => startup::migrate(&settings).await,
+        Command::Generate(settings) => generate(&settings).await,
     };
     telemetry.shutdown();
     match outcome {
@@ -30,6 +31,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn generate(settings: &datacoop_broker::config::GenerateSettings) -> anyhow::Result<()> {
+    let report = startup::generate(settings).await?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
+    Ok(())
 }
 
 async fn serve(settings: ServeSettings) -> anyhow::Result<()> {

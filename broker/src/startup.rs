@@ -215,6 +215,32 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+/// `datacoop generate`: write a synthetic co-op and report it.
+pub async fn generate(
+    settings: &crate::config::GenerateSettings,
+) -> anyhow::Result<crate::generate::Report> {
+    let store = open_database(&settings.database).await?;
+    let policies = Policies::built_in()?;
+    let evaluator = crate::consent::Evaluator::new(&policies)?;
+    let shape = crate::generate::Shape {
+        members: settings.members,
+        own_rules: settings.own_rules,
+        delegating: settings.delegating,
+        on_personas: settings.on_personas,
+        hub_delegators: settings.hub_delegators,
+        max_depth: settings.max_delegation_depth,
+        seed: settings.seed,
+    };
+    anyhow::ensure!(
+        settings.own_rules + settings.delegating + settings.on_personas <= 1.0,
+        "--own-rules, --delegating and --on-personas must add up to at most 1"
+    );
+    let report =
+        crate::generate::generate(&store, &evaluator, &policies.vocabulary, &shape).await?;
+    store.close().await;
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,3 +253,4 @@ mod tests {
         assert_eq!(hex_decode("zz"), None);
     }
 }
+

@@ -17,3 +17,4 @@ CREATE TABLE delegations (
 ) STRICT;
 
 CREATE INDEX delegations_by_proxy ON delegations (proxy_kind, proxy_id);
+CREATE INDEX delegations_by_member ON delegations (member_id, seq);

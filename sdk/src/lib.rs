@@ -27,10 +27,10 @@ use serde::de::DeserializeOwned;
 /// The JSON shapes of the HTTP interface.
 pub use datacoop_wire as wire;
 use wire::{
-    CreateDelegation, Delegation, Delegators,
-    CreateMember, CreatePersona, CreateThirdParty, CreatedMember, CreatedThirdParty, Decision,
-    DecisionRequest, ExplainRequest, Health, Me, MemberSummary, Page, Persona, Problem, Rule,
-    RuleBody, ThirdParty, ThirdPartyStatus, UpdateMe, UpdateThirdParty, Vocabulary,
+    CreateDelegation, CreateMember, CreatePersona, CreateThirdParty, CreatedMember,
+    CreatedThirdParty, Decision, DecisionRequest, Delegation, Delegators, ExplainRequest, Health,
+    Me, MemberSummary, Page, Persona, Problem, Rule, RuleBody, ThirdParty, ThirdPartyStatus,
+    UpdateMe, UpdateThirdParty, Vocabulary,
 };
 
 /// What can go wrong calling the broker.
@@ -187,17 +187,20 @@ impl Client {
 
     /// `DELETE /v1/me` (member): leave the co-op.
     pub async fn leave(&self) -> Result<()> {
-        self.send_empty(self.request(Method::DELETE, "v1/me")?).await
+        self.send_empty(self.request(Method::DELETE, "v1/me")?)
+            .await
     }
 
     /// `POST /v1/me/delegations` (member)
     pub async fn delegate(&self, body: &CreateDelegation) -> Result<Delegation> {
-        self.send_json(Method::POST, "v1/me/delegations", body).await
+        self.send_json(Method::POST, "v1/me/delegations", body)
+            .await
     }
 
     /// `GET /v1/me/delegations` (member)
     pub async fn my_delegations(&self) -> Result<Vec<Delegation>> {
-        self.send(self.request(Method::GET, "v1/me/delegations")?).await
+        self.send(self.request(Method::GET, "v1/me/delegations")?)
+            .await
     }
 
     /// `DELETE /v1/me/delegations/{id}` (member)
@@ -208,7 +211,8 @@ impl Client {
 
     /// `GET /v1/me/delegators` (member)
     pub async fn delegators(&self) -> Result<Delegators> {
-        self.send(self.request(Method::GET, "v1/me/delegators")?).await
+        self.send(self.request(Method::GET, "v1/me/delegators")?)
+            .await
     }
 
     /// `POST /v1/me/rules` (member)

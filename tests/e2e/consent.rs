@@ -200,30 +200,55 @@ async fn a_delegation_chain_decides_through_the_binary_and_survives_a_restart() 
     use datacoop_sdk::wire::{CreateDelegation, Proxy, UpdateMe};
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir);
-    let first = Broker::start(BrokerOptions::new(&url).env("DATACOOP_MAX_DELEGATION_DEPTH", "2")).await;
+    let first =
+        Broker::start(BrokerOptions::new(&url).env("DATACOOP_MAX_DELEGATION_DEPTH", "2")).await;
     let token = first.printed_admin_token.clone().unwrap();
     let admin = client(&first).with_token(&token);
     let lab = admin
-        .create_third_party(&CreateThirdParty { name: "Lab".into(), class: RequesterClass::Academic, webhook_url: None })
+        .create_third_party(&CreateThirdParty {
+            name: "Lab".into(),
+            class: RequesterClass::Academic,
+            webhook_url: None,
+        })
         .await
         .unwrap();
     let mut members = Vec::new();
     for _ in 0..4 {
-        let created = admin.create_member(&CreateMember { display_name: None, registry: Registry::Public }).await.unwrap();
+        let created = admin
+            .create_member(&CreateMember {
+                display_name: None,
+                registry: Registry::Public,
+            })
+            .await
+            .unwrap();
         let member = client(&first).with_token(&created.token);
-        member.update_me(&UpdateMe { accepts_delegations: Some(true), ..UpdateMe::default() }).await.unwrap();
+        member
+            .update_me(&UpdateMe {
+                accepts_delegations: Some(true),
+                ..UpdateMe::default()
+            })
+            .await
+            .unwrap();
         members.push((created.id, created.token));
     }
     // m0 -> m1 -> m2 -> m3; m3 allows.
     for pair in members.windows(2) {
         let delegation = client(&first)
             .with_token(&pair[0].1)
-            .delegate(&CreateDelegation { to: Proxy::Member(pair[1].0.clone()), data_categories: None, purposes: None })
+            .delegate(&CreateDelegation {
+                to: Proxy::Member(pair[1].0.clone()),
+                data_categories: None,
+                purposes: None,
+            })
             .await
             .unwrap();
         assert!(delegation.cedar.contains("decide_for"));
     }
-    client(&first).with_token(&members[3].1).create_my_rule(&rule(Effect::Allow, &["*"], &["research"])).await.unwrap();
+    client(&first)
+        .with_token(&members[3].1)
+        .create_my_rule(&rule(Effect::Allow, &["*"], &["research"]))
+        .await
+        .unwrap();
     let ask = |member: &str| DecisionRequest {
         member: member.to_owned(),
         requester: lab.id.clone(),
@@ -233,22 +258,48 @@ async fn a_delegation_chain_decides_through_the_binary_and_survives_a_restart() 
     };
     let from_m1 = admin.decide(&ask(&members[1].0)).await.unwrap();
     assert_eq!(from_m1.categories[0].reason, Reason::Allowed);
-    assert_eq!(from_m1.categories[0].chain, vec![members[1].0.clone(), members[2].0.clone(), members[3].0.clone()]);
+    assert_eq!(
+        from_m1.categories[0].chain,
+        vec![
+            members[1].0.clone(),
+            members[2].0.clone(),
+            members[3].0.clone()
+        ]
+    );
     // The configured depth limit (2 hops) stops the chain from m0.
     let from_m0 = admin.decide(&ask(&members[0].0)).await.unwrap();
     assert_eq!(from_m0.categories[0].reason, Reason::DelegationTooDeep);
-    let delegators = client(&first).with_token(&members[1].1).delegators().await.unwrap();
-    assert_eq!((delegators.count, delegators.public.clone()), (1, vec![members[0].0.clone()]));
+    let delegators = client(&first)
+        .with_token(&members[1].1)
+        .delegators()
+        .await
+        .unwrap();
+    assert_eq!(
+        (delegators.count, delegators.public.clone()),
+        (1, vec![members[0].0.clone()])
+    );
     assert!(first.stop().await.0.success());
 
-    let second = Broker::start(BrokerOptions::new(&url).env("DATACOOP_MAX_DELEGATION_DEPTH", "2")).await;
+    let second =
+        Broker::start(BrokerOptions::new(&url).env("DATACOOP_MAX_DELEGATION_DEPTH", "2")).await;
     let admin = client(&second).with_token(&token);
-    assert_eq!(admin.decide(&ask(&members[1].0)).await.unwrap().categories, from_m1.categories);
+    assert_eq!(
+        admin.decide(&ask(&members[1].0)).await.unwrap().categories,
+        from_m1.categories
+    );
     // m2 leaves: m1's delegation is inactive, so m1 is silent.
-    client(&second).with_token(&members[2].1).leave().await.unwrap();
+    client(&second)
+        .with_token(&members[2].1)
+        .leave()
+        .await
+        .unwrap();
     let after = admin.decide(&ask(&members[1].0)).await.unwrap();
     assert_eq!(after.categories[0].reason, Reason::NoConsent);
-    let listed = client(&second).with_token(&members[1].1).my_delegations().await.unwrap();
+    let listed = client(&second)
+        .with_token(&members[1].1)
+        .my_delegations()
+        .await
+        .unwrap();
     assert!(!listed[0].active);
     assert!(second.stop().await.0.success());
 }

@@ -368,10 +368,17 @@ impl Engine {
         {
             return Ok(slice);
         }
-        let rules = self.store.rules_of(owner).await?;
-        let delegations = match owner {
-            Owner::Member(id) => self.store.delegations_of(id).await?,
-            Owner::Persona(_) | Owner::Coop => Vec::new(),
+        // Version 0: the owner never had a rule or a delegation (every
+        // change bumps the version), so there is nothing to read.
+        let (rules, delegations) = if version == 0 {
+            (Vec::new(), Vec::new())
+        } else {
+            let rules = self.store.rules_of(owner).await?;
+            let delegations = match owner {
+                Owner::Member(id) => self.store.delegations_of(id).await?,
+                Owner::Persona(_) | Owner::Coop => Vec::new(),
+            };
+            (rules, delegations)
         };
         let slice = self
             .evaluator

@@ -190,11 +190,29 @@ pub trait Store: Send + Sync + Debug {
     /// who accepts delegations).
     async fn owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>>;
 
+    /// Writes a whole generated co-op at once (the synthetic co-op
+    /// generator), in one transaction, in large batches.
+    async fn bulk_load(&self, bulk: &Bulk) -> StoreResult<()>;
+
     /// The member leaves: marked as gone, name erased, tokens deleted, own
     /// rules and delegations deleted, policy version bumped; in one
     /// transaction. False when no such member is in the co-op.
     async fn leave(&self, member: &MemberId, now: DateTime<Utc>) -> StoreResult<bool>;
 }
+
+/// A generated co-op, ready to write.
+#[derive(Debug, Default)]
+pub struct Bulk {
+    pub members: Vec<Member>,
+    pub third_parties: Vec<(ThirdParty, String)>,
+    pub personas: Vec<Persona>,
+    pub rules: Vec<Rule>,
+    pub delegations: Vec<Delegation>,
+    pub versions: Vec<(Owner, i64)>,
+}
+
+/// Rows per multi-row insert: under SQLite's 32,766 bound parameters.
+pub(crate) const BULK_ROWS: usize = 2000;
 
 /// What a delegation chain needs to know of an owner it reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

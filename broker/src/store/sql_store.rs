@@ -38,16 +38,9 @@ macro_rules! sql_store {
                     .await?;
                 Ok(())
             }
-        }
 
-        #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
-            fn backend(&self) -> $crate::store::Backend {
-                $backend
-            }
-
-            async fn migrate(&self) -> $crate::store::StoreResult<()> {
-                $migrator.run(&self.pool).await?;
+            /// Fills the mirror (SQLite) from the database.
+            async fn load_mirror(&self) -> $crate::store::StoreResult<()> {
                 if let Some(mirror) = &self.mirror {
                     let third_parties =
                         sqlx::query_as::<_, (String, String, String)>($sql::ALL_THIRD_PARTY_FACTS)
@@ -76,9 +69,22 @@ macro_rules! sql_store {
                     let personas = sqlx::query_scalar::<_, String>($sql::ALL_PERSONA_IDS)
                         .fetch_all(&self.pool)
                         .await?;
-                    let versions = self.all_policy_versions().await?;
+                    let versions = $crate::store::Store::all_policy_versions(self).await?;
                     mirror.load(third_parties, members, personas, versions);
                 }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> $crate::store::Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                $migrator.run(&self.pool).await?;
+                self.load_mirror().await?;
                 Ok(())
             }
 
@@ -596,6 +602,111 @@ macro_rules! sql_store {
                     mirror.bump(&owner);
                 }
                 Ok(true)
+            }
+
+            async fn bulk_load(&self, bulk: &$crate::store::Bulk) -> $crate::store::StoreResult<()> {
+                use $crate::store::BULK_ROWS;
+                let mut tx = self.pool.begin().await?;
+                for chunk in bulk.members.chunks(BULK_ROWS) {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO members (id, display_name, registry, accepts_delegations, created_at) ",
+                    )
+                    .push_values(chunk, |mut row, member| {
+                        row.push_bind(member.id.as_str())
+                            .push_bind(member.display_name.as_ref().map($crate::domain::DisplayName::as_str))
+                            .push_bind(member.registry.as_str())
+                            .push_bind(member.accepts_delegations)
+                            .push_bind(member.created_at);
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                }
+                for (third_party, secret_hash) in &bulk.third_parties {
+                    sqlx::query($sql::INSERT_THIRD_PARTY)
+                        .bind(third_party.id.as_str())
+                        .bind(third_party.name.as_str())
+                        .bind(third_party.class.as_str())
+                        .bind(third_party.status.as_str())
+                        .bind(third_party.webhook_url.as_deref())
+                        .bind(third_party.client_id.as_str())
+                        .bind(secret_hash.as_str())
+                        .bind(third_party.created_at)
+                        .bind(third_party.updated_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::StoreError::from_write)?;
+                }
+                for persona in &bulk.personas {
+                    sqlx::query($sql::INSERT_PERSONA)
+                        .bind(persona.id.as_str())
+                        .bind(persona.name.as_str())
+                        .bind(persona.description.as_str())
+                        .bind(persona.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::StoreError::from_write)?;
+                }
+                for chunk in bulk.rules.chunks(BULK_ROWS) {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO rules (id, owner_kind, owner_id, effect, action, requester_kind, requester_value, \
+                         data_categories, purposes, not_before, expires_at, created_at, cedar) ",
+                    )
+                    .push_values(chunk, |mut row, rule| {
+                        let columns = $crate::store::rows::RuleColumns::of(&rule.spec);
+                        row.push_bind(rule.id.as_str())
+                            .push_bind(rule.owner.kind())
+                            .push_bind(rule.owner.id().to_owned())
+                            .push_bind(columns.effect)
+                            .push_bind(columns.action)
+                            .push_bind(columns.requester_kind)
+                            .push_bind(columns.requester_value)
+                            .push_bind(columns.data_categories)
+                            .push_bind(columns.purposes)
+                            .push_bind(rule.spec.not_before)
+                            .push_bind(rule.spec.expires_at)
+                            .push_bind(rule.created_at)
+                            .push_bind(rule.cedar.as_str());
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                }
+                for chunk in bulk.delegations.chunks(BULK_ROWS) {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO delegations (id, member_id, proxy_kind, proxy_id, data_categories, purposes, \
+                         scope_key, created_at, cedar) ",
+                    )
+                    .push_values(chunk, |mut row, delegation| {
+                        row.push_bind(delegation.id.as_str())
+                            .push_bind(delegation.member.as_str())
+                            .push_bind(delegation.proxy.kind())
+                            .push_bind(delegation.proxy.id().to_owned())
+                            .push_bind($crate::store::rows::term_list(&delegation.scope.data_categories))
+                            .push_bind($crate::store::rows::term_list(&delegation.scope.purposes))
+                            .push_bind(delegation.scope.key())
+                            .push_bind(delegation.created_at)
+                            .push_bind(delegation.cedar.as_str());
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                }
+                for chunk in bulk.versions.chunks(BULK_ROWS) {
+                    sqlx::QueryBuilder::<$db>::new("INSERT INTO policy_versions (owner_kind, owner_id, version) ")
+                        .push_values(chunk, |mut row, (owner, version)| {
+                            row.push_bind(owner.kind()).push_bind(owner.id().to_owned()).push_bind(*version);
+                        })
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::StoreError::from_write)?;
+                }
+                tx.commit().await?;
+                self.load_mirror().await
             }
         }
     };

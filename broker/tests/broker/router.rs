@@ -159,7 +159,7 @@ async fn unknown_things_are_404_and_wrong_methods_405() {
             .await;
         assert_problem(status, &body, StatusCode::NOT_FOUND);
     }
-    let (status, body) = app.call(Method::DELETE, "/v1/me", Some(ADMIN), None).await;
+    let (status, body) = app.call(Method::PUT, "/v1/me", Some(ADMIN), None).await;
     assert_problem(status, &body, StatusCode::METHOD_NOT_ALLOWED);
 }
 
