@@ -253,4 +253,3 @@ mod tests {
         assert_eq!(hex_decode("zz"), None);
     }
 }
-

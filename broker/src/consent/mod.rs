@@ -238,7 +238,7 @@ pub struct Evaluator {
 pub struct Engine {
     store: Arc<dyn Store>,
     evaluator: Evaluator,
-    slices: RwLock<HashMap<String, Arc<Slice>>>,
+    slices: RwLock<HashMap<Owner, Arc<Slice>>>,
     /// Most hops a delegation chain may take (§4, default 16).
     max_depth: usize,
 }
@@ -295,9 +295,9 @@ impl Engine {
                 .evaluator
                 .slice(&coop, *version, &rules)?
                 .with_delegations(delegations.remove(owner).unwrap_or_default());
-            slices.insert(owner.key(), Arc::new(slice));
+            slices.insert(owner.clone(), Arc::new(slice));
         }
-        slices.insert(Owner::Coop.key(), coop);
+        slices.insert(Owner::Coop, coop);
         *self
             .slices
             .write()
@@ -314,7 +314,7 @@ impl Engine {
         self.evaluator.compile(id, spec)
     }
 
-    fn cached(&self, key: &str) -> Option<Arc<Slice>> {
+    fn cached(&self, key: &Owner) -> Option<Arc<Slice>> {
         self.slices
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -323,7 +323,7 @@ impl Engine {
     }
 
     /// Caches `slice` unless a newer one is already there.
-    fn keep(&self, key: String, slice: Arc<Slice>) -> Arc<Slice> {
+    fn keep(&self, key: Owner, slice: Arc<Slice>) -> Arc<Slice> {
         let mut slices = self
             .slices
             .write()
@@ -345,7 +345,7 @@ impl Engine {
     /// The co-op's slice at `version`, compiled anew if the cached one is
     /// older.
     async fn coop_slice(&self, version: i64) -> Result<Arc<Slice>, EngineError> {
-        let key = Owner::Coop.key();
+        let key = Owner::Coop;
         if let Some(slice) = self.cached(&key).filter(|slice| slice.version == version) {
             return Ok(slice);
         }
@@ -361,7 +361,7 @@ impl Engine {
         version: i64,
         coop: &Slice,
     ) -> Result<Arc<Slice>, EngineError> {
-        let key = owner.key();
+        let key = owner.clone();
         if let Some(slice) = self
             .cached(&key)
             .filter(|slice| slice.version == version && slice.coop_version == coop.version)

@@ -25,7 +25,7 @@ struct State {
     /// Members still in the co-op, and whether each accepts delegations.
     members: HashMap<String, bool>,
     personas: HashSet<String>,
-    versions: HashMap<String, i64>,
+    versions: HashMap<Owner, i64>,
 }
 
 impl Mirror {
@@ -54,10 +54,7 @@ impl Mirror {
                 .collect(),
             members: members.into_iter().collect(),
             personas: personas.into_iter().collect(),
-            versions: versions
-                .into_iter()
-                .map(|(owner, version)| (owner.key(), version))
-                .collect(),
+            versions: versions.into_iter().collect(),
         };
         *self
             .state
@@ -76,7 +73,7 @@ impl Mirror {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let state = guard.as_ref()?;
-        let version = |owner: Owner| state.versions.get(&owner.key()).copied().unwrap_or(0);
+        let version = |owner: Owner| state.versions.get(&owner).copied().unwrap_or(0);
         Some(DecisionFacts {
             requester: requester.and_then(|id| state.third_parties.get(id.as_str()).copied()),
             member_active: member.is_some_and(|id| state.members.contains_key(id.as_str())),
@@ -114,7 +111,7 @@ impl Mirror {
             owners
                 .iter()
                 .map(|owner| super::OwnerState {
-                    version: state.versions.get(&owner.key()).copied().unwrap_or(0),
+                    version: state.versions.get(owner).copied().unwrap_or(0),
                     can_proxy: match owner {
                         Owner::Member(id) => {
                             state.members.get(id.as_str()).copied().unwrap_or(false)
@@ -136,7 +133,7 @@ impl Mirror {
     /// Mirrors the version bump a write of `owner`'s rules just committed.
     pub fn bump(&self, owner: &Owner) {
         self.write(|state| {
-            *state.versions.entry(owner.key()).or_insert(0) += 1;
+            *state.versions.entry(owner.clone()).or_insert(0) += 1;
         });
     }
 }
