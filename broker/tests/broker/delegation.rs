@@ -318,3 +318,157 @@ async fn a_proxy_opting_out_mid_chain_cuts_the_chain_there() {
     let (status, problem) = app.call(Method::GET, "/v1/me", Some(&c_token), None).await;
     assert_problem(status, &problem, StatusCode::UNAUTHORIZED);
 }
+
+/// The §6 setup: an academic third party `T` and members who accept
+/// delegations.
+async fn section6() -> (TestApp, String) {
+    let app = TestApp::sqlite().await;
+    let t = app.third_party("academic").await;
+    (app, t)
+}
+
+async fn only_category(
+    app: &TestApp,
+    member: &str,
+    t: &str,
+    category: &str,
+    purpose: &str,
+) -> Value {
+    app.decide(member, t, "access", &[category], purpose).await["categories"][0].clone()
+}
+
+/// §6 #4: A delegates `*` to B; B allows `*`/research to `*`.
+async fn example_4(app: &TestApp) -> ((String, String), (String, String), Value) {
+    let a = member(app, false).await;
+    let b = member(app, true).await;
+    delegate(app, &a.1, &b.0).await;
+    let rule = app.rule(&b.1, allow_all()).await;
+    (a, b, rule)
+}
+
+#[tokio::test]
+async fn example_4_a_silent_members_proxy_decides() {
+    let (app, t) = section6().await;
+    let ((a, _), (b, _), rule) = example_4(&app).await;
+    let decided = only_category(&app, &a, &t, "location", "research").await;
+    assert_eq!(
+        decided,
+        json!({"category": "location", "decision": "allow", "reason": "allowed", "decided_by": {"member": b},
+               "chain": [a, b], "rules": [rule["id"]]})
+    );
+}
+
+#[tokio::test]
+async fn example_5_the_members_own_opinion_beats_the_proxys() {
+    let (app, t) = section6().await;
+    let ((a, a_token), _, _) = example_4(&app).await;
+    let deny = app
+        .rule(&a_token, json!({"effect": "deny", "action": "*", "requester": "*", "data_categories": ["location"], "purposes": ["research"]}))
+        .await;
+    let decided = only_category(&app, &a, &t, "location", "research").await;
+    assert_eq!(
+        decided,
+        json!({"category": "location", "decision": "deny", "reason": "denied_by_rule", "decided_by": {"member": a},
+               "chain": [a], "rules": [deny["id"]]})
+    );
+}
+
+#[tokio::test]
+async fn example_6_the_deepest_covering_delegation_applies() {
+    let (app, t) = section6().await;
+    let (a, a_token) = member(&app, false).await;
+    let (b, b_token) = member(&app, true).await;
+    let (c, c_token) = member(&app, true).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/me/delegations",
+            Some(&a_token),
+            Some(json!({"to": {"member": b}, "data_categories": ["health"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    delegate(&app, &a_token, &c).await;
+    let b_rule = app
+        .rule(&b_token, json!({"effect": "allow", "action": "*", "requester": "*", "data_categories": ["health"], "purposes": ["*"]}))
+        .await;
+    app.rule(&c_token, json!({"effect": "deny", "action": "*", "requester": "*", "data_categories": ["*"], "purposes": ["*"]}))
+        .await;
+    let decided = only_category(&app, &a, &t, "health.heart", "marketing").await;
+    assert_eq!(decided["decision"], "allow");
+    assert_eq!(decided["decided_by"], json!({"member": b}));
+    assert_eq!(decided["chain"], json!([a, b]));
+    assert_eq!(decided["rules"], json!([b_rule["id"]]));
+}
+
+#[tokio::test]
+async fn example_7_a_delegation_cycle_is_denied() {
+    let (app, t) = section6().await;
+    let (a, a_token) = member(&app, true).await;
+    let (b, b_token) = member(&app, true).await;
+    delegate(&app, &a_token, &b).await;
+    delegate(&app, &b_token, &a).await;
+    let decided = only_category(&app, &a, &t, "location", "research").await;
+    assert_eq!(decided["decision"], "deny");
+    assert_eq!(decided["reason"], "delegation_cycle");
+    assert_eq!(decided["chain"], json!([a, b, a]));
+}
+
+#[tokio::test]
+async fn example_8_a_proxy_who_stops_accepting_is_ignored() {
+    let (app, t) = section6().await;
+    let ((a, _), (_, b_token), _) = example_4(&app).await;
+    app.call(
+        Method::PATCH,
+        "/v1/me",
+        Some(&b_token),
+        Some(json!({"accepts_delegations": false})),
+    )
+    .await;
+    let decided = only_category(&app, &a, &t, "location", "research").await;
+    assert_eq!(
+        decided,
+        json!({"category": "location", "decision": "deny", "reason": "no_consent", "decided_by": {"member": a},
+               "chain": [a], "rules": []})
+    );
+}
+
+#[tokio::test]
+async fn example_9_co_op_rules_beat_the_proxy() {
+    let (app, t) = section6().await;
+    let (a, a_token) = member(&app, false).await;
+    let (b, b_token) = member(&app, true).await;
+    delegate(&app, &a_token, &b).await;
+    app.rule(&b_token, json!({"effect": "allow", "action": "*", "requester": "*", "data_categories": ["*"], "purposes": ["*"]}))
+        .await;
+    let coop = app
+        .rule(ADMIN, json!({"effect": "deny", "action": "*", "requester": "*", "data_categories": ["*"], "purposes": ["marketing"]}))
+        .await;
+    let decided = only_category(&app, &a, &t, "location", "marketing").await;
+    assert_eq!(
+        decided,
+        json!({"category": "location", "decision": "deny", "reason": "coop_policy", "decided_by": {"coop": true},
+               "chain": [a], "rules": [coop["id"]]})
+    );
+}
+
+#[tokio::test]
+async fn example_10_a_suspended_requester_is_denied() {
+    let (app, t) = section6().await;
+    let ((a, _), _, _) = example_4(&app).await;
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/third-parties/{t}"),
+            Some(ADMIN),
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let decided = only_category(&app, &a, &t, "location", "research").await;
+    assert_eq!(
+        decided,
+        json!({"category": "location", "decision": "deny", "reason": "requester_inactive", "decided_by": {"coop": true},
+               "chain": [a], "rules": []})
+    );
+}

@@ -377,15 +377,14 @@ async fn check(
     long_chains
 }
 
-async fn randomized_coop(app: TestApp, seed: u64) {
+/// Builds a random co-op for `seed`, checks decisions before and after
+/// churn against the model, and returns how many of each round went
+/// through chains of two hops or more.
+async fn randomized_coop(app: TestApp, seed: u64) -> (usize, usize) {
     let mut rng = Rng(seed);
     let third_party = app.third_party("academic").await;
     let mut model = build(&app, &mut rng).await;
-    let long_chains = check(&app, &model, &mut rng, &third_party, 150).await;
-    assert!(
-        long_chains > 5,
-        "the co-op should exercise chains of two hops or more ({long_chains})"
-    );
+    let before = check(&app, &model, &mut rng, &third_party, 150).await;
     // Churn: opt-outs, revocations, departures, then check again.
     for _ in 0..25 {
         let index = rng.below(MEMBERS);
@@ -434,17 +433,19 @@ async fn randomized_coop(app: TestApp, seed: u64) {
             _ => {}
         }
     }
-    let long_chains = check(&app, &model, &mut rng, &third_party, 150).await;
-    assert!(
-        long_chains > 0,
-        "after churn, chains of two hops or more remain ({long_chains})"
-    );
+    let after = check(&app, &model, &mut rng, &third_party, 150).await;
+    (before, after)
 }
 
 #[tokio::test]
 async fn randomized_coops_decide_like_the_model_on_sqlite() {
     for seed in [0x9e37_79b9_7f4a_7c15, 0x2545_f491_4f6c_dd1d] {
-        randomized_coop(TestApp::sqlite().await, seed).await;
+        let (before, after) = randomized_coop(TestApp::sqlite().await, seed).await;
+        // These seeds make co-ops whose decisions walk real chains.
+        assert!(
+            before > 5 && after > 0,
+            "chains of two hops or more: {before} before churn, {after} after"
+        );
     }
 }
 
@@ -454,4 +455,16 @@ async fn randomized_coops_decide_like_the_model_on_postgres() {
         return;
     };
     randomized_coop(app, 0x9e37_79b9_7f4a_7c15).await;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 3, ..proptest::test_runner::Config::default() })]
+
+    /// Any seed: a co-op of its own, compared with the model.
+    #[test]
+    fn any_randomized_coop_decides_like_the_model(seed in 1u64..) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // The model comparisons inside are the property.
+        runtime.block_on(async { randomized_coop(TestApp::sqlite().await, seed).await });
+    }
 }
