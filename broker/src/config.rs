@@ -133,6 +133,10 @@ pub struct ServeSettings {
     #[arg(long, env = "DATACOOP_MAX_DELEGATION_DEPTH", default_value = "16", value_parser = parse_depth)]
     pub max_delegation_depth: usize,
 
+    /// Seconds a third party's OAuth2 access token lives.
+    #[arg(long, env = "DATACOOP_ACCESS_TOKEN_TTL_SECS", default_value = "900", value_parser = parse_token_ttl)]
+    pub access_token_ttl_secs: u64,
+
     /// Seconds a request may take before it is answered 408.
     #[arg(long, env = "DATACOOP_REQUEST_TIMEOUT_SECS", default_value = "30", value_parser = parse_timeout)]
     pub request_timeout_secs: u64,
@@ -155,6 +159,7 @@ impl ServeSettings {
             policy_dir: None,
             max_body_bytes: 1024 * 1024,
             max_delegation_depth: crate::consent::DEFAULT_MAX_DELEGATION_DEPTH,
+            access_token_ttl_secs: 900,
             request_timeout_secs: 30,
         })
     }
@@ -223,6 +228,15 @@ fn parse_share(raw: &str) -> Result<f64, String> {
     match raw.parse::<f64>() {
         Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
         _ => Err(format!("a share must be a number from 0 to 1, not `{raw}`")),
+    }
+}
+
+fn parse_token_ttl(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(seconds) if (60..=86_400).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "DATACOOP_ACCESS_TOKEN_TTL_SECS must be a whole number of seconds from 60 to 86400, not `{raw}`"
+        )),
     }
 }
 

@@ -17,6 +17,8 @@ use subtle::ConstantTimeEq;
 pub const ADMIN_TOKEN_PREFIX: &str = "dca_";
 /// Prefix of member tokens.
 pub const MEMBER_TOKEN_PREFIX: &str = "dcm_";
+/// Prefix of third parties' OAuth2 access tokens.
+pub const ACCESS_TOKEN_PREFIX: &str = "dct_";
 /// Prefix of OAuth2 client ids.
 pub const CLIENT_ID_PREFIX: &str = "dcc_";
 /// Prefix of OAuth2 client secrets.

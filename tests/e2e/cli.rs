@@ -30,6 +30,7 @@ async fn help_explains_every_command_and_variable() {
         "DATACOOP_MAX_BODY_BYTES",
         "DATACOOP_REQUEST_TIMEOUT_SECS",
         "DATACOOP_MAX_DELEGATION_DEPTH",
+        "DATACOOP_ACCESS_TOKEN_TTL_SECS",
     ] {
         assert!(
             help.contains(variable),

@@ -255,6 +255,8 @@ async fn openapi_describes_every_endpoint() {
         ("/v1/me/delegations", "get"),
         ("/v1/me/delegations/{id}", "delete"),
         ("/v1/me/delegators", "get"),
+        ("/oauth2/token", "post"),
+        ("/v1/third-parties/{id}/secret", "post"),
     ];
     for (path, method) in expected {
         let operation = &document["paths"][path][method];

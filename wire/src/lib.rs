@@ -10,6 +10,7 @@ mod decisions;
 mod delegations;
 mod enums;
 mod members;
+mod oauth;
 mod problem;
 mod rules;
 mod third_parties;
@@ -21,6 +22,7 @@ pub use decisions::{
 pub use delegations::{CreateDelegation, Delegation, Delegators, Proxy};
 pub use enums::{Registry, RequesterClass, ThirdPartyStatus};
 pub use members::{CreateMember, CreatedMember, Me, MemberSummary, UpdateMe};
+pub use oauth::{OAuthError, RotatedSecret, TokenResponse};
 pub use problem::{FieldError, Problem};
 pub use rules::{
     Action, CreatePersona, Effect, Persona, RequesterSelector, Rule, RuleAction, RuleBody,

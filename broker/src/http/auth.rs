@@ -7,14 +7,22 @@ use axum::http::{header, request::Parts};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::credentials::TokenHash;
-use crate::domain::Member;
+use crate::credentials::{ACCESS_TOKEN_PREFIX, TokenHash};
+use crate::domain::{Member, ThirdParty, ThirdPartyStatus};
 
 /// Any authenticated caller.
 #[derive(Debug, Clone)]
 pub enum Principal {
     Admin,
     Member(Member),
+    /// A third party with a live access token, not suspended.
+    ThirdParty(
+        #[expect(
+            dead_code,
+            reason = "read by the third-party endpoints (POST /v1/access) of the service layer"
+        )]
+        ThirdParty,
+    ),
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -25,6 +33,19 @@ impl FromRequestParts<AppState> for Principal {
         let hash = TokenHash::of(token);
         if state.admin_token.matches(&hash) {
             return Ok(Self::Admin);
+        }
+        if token.starts_with(ACCESS_TOKEN_PREFIX) {
+            // A suspended third party's live tokens stop working at once.
+            return match state
+                .store
+                .third_party_by_token(&hash, state.clock.now())
+                .await?
+            {
+                Some(third_party) if third_party.status == ThirdPartyStatus::Active => {
+                    Ok(Self::ThirdParty(third_party))
+                }
+                _ => Err(ApiError::Unauthorized),
+            };
         }
         match state.store.member_by_token(&hash).await? {
             Some(member) => Ok(Self::Member(member)),
@@ -51,7 +72,7 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Principal::from_request_parts(parts, state).await? {
             Principal::Admin => Ok(Self),
-            Principal::Member(_) => Err(ApiError::Forbidden),
+            Principal::Member(_) | Principal::ThirdParty(_) => Err(ApiError::Forbidden),
         }
     }
 }
@@ -66,7 +87,7 @@ impl FromRequestParts<AppState> for AuthMember {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Principal::from_request_parts(parts, state).await? {
             Principal::Member(member) => Ok(Self(member)),
-            Principal::Admin => Err(ApiError::Forbidden),
+            Principal::Admin | Principal::ThirdParty(_) => Err(ApiError::Forbidden),
         }
     }
 }

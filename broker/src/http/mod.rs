@@ -11,6 +11,7 @@ mod health;
 mod me;
 mod members;
 mod middleware;
+mod oauth;
 pub mod openapi;
 mod pagination;
 mod personas;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The consent engine, with every owner's rules compiled.
     pub engine: Arc<Engine>,
+    /// How long an OAuth2 access token lives.
+    pub token_ttl: Duration,
     vocabulary_document: Arc<datacoop_wire::Vocabulary>,
 }
 
@@ -67,8 +70,22 @@ impl AppState {
             admin_token: Arc::new(admin_token),
             metrics: crate::telemetry::prometheus(),
             engine,
+            token_ttl: DEFAULT_TOKEN_TTL,
             vocabulary_document,
         })
+    }
+}
+
+/// The default lifetime of an access token: 15 minutes.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+impl AppState {
+    /// The same state with access tokens living `ttl`.
+    pub fn with_token_ttl(self, ttl: Duration) -> Self {
+        Self {
+            token_ttl: ttl,
+            ..self
+        }
     }
 }
 
@@ -108,6 +125,7 @@ pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>)
         .merge(rules::router())
         .merge(personas::router())
         .merge(decisions::router())
+        .merge(oauth::router())
         .merge(delegations::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

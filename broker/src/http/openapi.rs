@@ -42,6 +42,8 @@ use super::AppState;
         super::rules::delete_coop,
         super::personas::create,
         super::personas::list,
+        super::oauth::token,
+        super::third_parties::rotate_secret,
         super::decisions::decide,
         super::decisions::explain,
         document,
@@ -53,6 +55,7 @@ use super::AppState;
         (name = "member", description = "A member, with their own token"),
         (name = "vocabulary", description = "Any token"),
         (name = "operations", description = "Probes and metrics; no token"),
+        (name = "oauth2", description = "Third parties obtain access tokens (RFC 6749 client credentials)"),
     )
 )]
 pub struct ApiDoc;

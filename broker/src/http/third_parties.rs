@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/third-parties", post(create).get(list))
         .route("/v1/third-parties/{id}", get(show).patch(update))
+        .route("/v1/third-parties/{id}/secret", post(rotate_secret))
 }
 
 /// Approve a third party; the answer carries its OAuth2 client secret,
@@ -185,6 +186,40 @@ async fn update(
         .ok_or(ApiError::NotFound)?;
     tracing::info!(third_party = %third_party.id, status = third_party.status.as_str(), "third party status set");
     Ok(JsonResponse(to_wire(third_party)))
+}
+
+/// Give a third party a new client secret, shown this once. The old
+/// secret and every access token issued with it stop working at once.
+#[utoipa::path(
+    post, path = "/v1/third-parties/{id}/secret", tag = "admin",
+    params(("id" = String, Path, description = "Third-party id")),
+    responses(
+        (status = 200, description = "The new secret", body = datacoop_wire::RotatedSecret),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+async fn rotate_secret(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<datacoop_wire::RotatedSecret>, ApiError> {
+    let id = ThirdPartyId::parse(&id).ok_or(ApiError::NotFound)?;
+    let secret = credentials::generate_secret(CLIENT_SECRET_PREFIX).map_err(ApiError::internal)?;
+    let hash = hash_off_thread(secret.clone()).await?;
+    let third_party = state
+        .store
+        .rotate_secret(&id, &hash, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tracing::info!(third_party = %third_party.id, "client secret rotated");
+    Ok(JsonResponse(datacoop_wire::RotatedSecret {
+        id: third_party.id.to_string(),
+        client_id: third_party.client_id,
+        client_secret: secret.expose_secret().to_owned(),
+    }))
 }
 
 fn to_wire(third_party: ThirdParty) -> datacoop_wire::ThirdParty {

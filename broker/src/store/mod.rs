@@ -190,6 +190,36 @@ pub trait Store: Send + Sync + Debug {
     /// who accepts delegations).
     async fn owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>>;
 
+    /// The third party holding an OAuth2 client id, with its secret's hash.
+    async fn client(&self, client_id: &str) -> StoreResult<Option<(ThirdParty, String)>>;
+
+    /// Stores an access token's hash until `expires_at`, and forgets the
+    /// tokens that have expired by `now`.
+    async fn issue_access_token(
+        &self,
+        token: &TokenHash,
+        third_party: &ThirdPartyId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// The third party holding a live access token at `now`, whatever its
+    /// status (the caller refuses suspended ones).
+    async fn third_party_by_token(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ThirdParty>>;
+
+    /// Replaces a third party's client secret hash and revokes its access
+    /// tokens, in one transaction; `None` when no such third party.
+    async fn rotate_secret(
+        &self,
+        id: &ThirdPartyId,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ThirdParty>>;
+
     /// Writes a whole generated co-op at once (the synthetic co-op
     /// generator), in one transaction, in large batches.
     async fn bulk_load(&self, bulk: &Bulk) -> StoreResult<()>;

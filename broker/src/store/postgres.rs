@@ -154,6 +154,19 @@ mod sql {
     pub const DELETE_TOKENS_OF: &str = "DELETE FROM member_tokens WHERE member_id = $1";
     pub const DELETE_DELEGATIONS_OF: &str = "DELETE FROM delegations WHERE member_id = $1";
     pub const DELETE_RULES_OF: &str = "DELETE FROM rules WHERE owner_kind = $1 AND owner_id = $2";
+
+    pub const SELECT_CLIENT: &str = "SELECT seq, id, name, class, status, webhook_url, client_id, created_at, updated_at FROM third_parties WHERE client_id = $1";
+    pub const SELECT_CLIENT_SECRET_HASH: &str =
+        "SELECT client_secret_hash FROM third_parties WHERE id = $1";
+    pub const DELETE_EXPIRED_ACCESS_TOKENS: &str =
+        "DELETE FROM access_tokens WHERE expires_at <= $1";
+    pub const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens \
+        (token_hash, third_party_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+    pub const THIRD_PARTY_BY_TOKEN: &str = "SELECT t.seq, t.id, t.name, t.class, t.status, t.webhook_url, t.client_id, t.created_at, t.updated_at FROM access_tokens a \
+        JOIN third_parties t ON t.id = a.third_party_id WHERE a.token_hash = $1 AND a.expires_at > $2";
+    pub const ROTATE_SECRET: &str = "UPDATE third_parties SET client_secret_hash = $1, updated_at = $2 \
+        WHERE id = $3 RETURNING seq, id, name, class, status, webhook_url, client_id, created_at, updated_at";
+    pub const DELETE_ACCESS_TOKENS_OF: &str = "DELETE FROM access_tokens WHERE third_party_id = $1";
 }
 
 sql_store!(PgStore, sqlx::Postgres, Backend::Postgres, sql, MIGRATOR);

@@ -708,6 +708,82 @@ macro_rules! sql_store {
                 tx.commit().await?;
                 self.load_mirror().await
             }
+
+            async fn client(
+                &self,
+                client_id: &str,
+            ) -> $crate::store::StoreResult<Option<($crate::domain::ThirdParty, String)>> {
+                let Some(row) = sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>($sql::SELECT_CLIENT)
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let (_, third_party) = row.into_domain()?;
+                let hash: String = sqlx::query_scalar($sql::SELECT_CLIENT_SECRET_HASH)
+                    .bind(third_party.id.as_str())
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(Some((third_party, hash)))
+            }
+
+            async fn issue_access_token(
+                &self,
+                token: &$crate::credentials::TokenHash,
+                third_party: &$crate::domain::ThirdPartyId,
+                now: chrono::DateTime<chrono::Utc>,
+                expires_at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query($sql::DELETE_EXPIRED_ACCESS_TOKENS).bind(now).execute(&mut *tx).await?;
+                sqlx::query($sql::INSERT_ACCESS_TOKEN)
+                    .bind(token.as_bytes())
+                    .bind(third_party.as_str())
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn third_party_by_token(
+                &self,
+                token: &$crate::credentials::TokenHash,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::ThirdParty>> {
+                sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>($sql::THIRD_PARTY_BY_TOKEN)
+                    .bind(token.as_bytes())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.into_domain().map(|(_, third_party)| third_party))
+                    .transpose()
+            }
+
+            async fn rotate_secret(
+                &self,
+                id: &$crate::domain::ThirdPartyId,
+                secret_hash: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::ThirdParty>> {
+                let mut tx = self.pool.begin().await?;
+                let row = sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>($sql::ROTATE_SECRET)
+                    .bind(secret_hash)
+                    .bind(now)
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                sqlx::query($sql::DELETE_ACCESS_TOKENS_OF).bind(id.as_str()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                row.into_domain().map(|(_, third_party)| Some(third_party))
+            }
         }
     };
 }

@@ -226,6 +226,18 @@ mod sql {
     pub const DELETE_TOKENS_OF: &str = "DELETE FROM member_tokens WHERE member_id = ?";
     pub const DELETE_DELEGATIONS_OF: &str = "DELETE FROM delegations WHERE member_id = ?";
     pub const DELETE_RULES_OF: &str = "DELETE FROM rules WHERE owner_kind = ? AND owner_id = ?";
+
+    pub const SELECT_CLIENT: &str = "SELECT seq, id, name, class, status, webhook_url, client_id, created_at, updated_at FROM third_parties WHERE client_id = ?";
+    pub const SELECT_CLIENT_SECRET_HASH: &str =
+        "SELECT client_secret_hash FROM third_parties WHERE id = ?";
+    pub const DELETE_EXPIRED_ACCESS_TOKENS: &str =
+        "DELETE FROM access_tokens WHERE expires_at <= ?";
+    pub const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens (token_hash, third_party_id, created_at, expires_at) VALUES (?, ?, ?, ?)";
+    pub const THIRD_PARTY_BY_TOKEN: &str = "SELECT t.seq, t.id, t.name, t.class, t.status, t.webhook_url, t.client_id, t.created_at, t.updated_at FROM access_tokens a \
+        JOIN third_parties t ON t.id = a.third_party_id WHERE a.token_hash = ? AND a.expires_at > ?";
+    pub const ROTATE_SECRET: &str = "UPDATE third_parties SET client_secret_hash = ?, updated_at = ? \
+        WHERE id = ? RETURNING seq, id, name, class, status, webhook_url, client_id, created_at, updated_at";
+    pub const DELETE_ACCESS_TOKENS_OF: &str = "DELETE FROM access_tokens WHERE third_party_id = ?";
 }
 
 sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, sql, MIGRATOR);
