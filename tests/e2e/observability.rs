@@ -257,6 +257,13 @@ async fn openapi_describes_every_endpoint() {
         ("/v1/me/delegators", "get"),
         ("/oauth2/token", "post"),
         ("/v1/third-parties/{id}/secret", "post"),
+        ("/v1/me/data", "get"),
+        ("/v1/me/data/{category}", "put"),
+        ("/v1/me/connections", "post"),
+        ("/v1/me/connections", "get"),
+        ("/v1/me/access-log", "get"),
+        ("/v1/me/export", "get"),
+        ("/v1/access", "post"),
     ];
     for (path, method) in expected {
         let operation = &document["paths"][path][method];

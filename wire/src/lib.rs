@@ -6,6 +6,7 @@
 //! validate against data it holds, such as the vocabulary); the broker parses
 //! them into its domain types at the edge.
 
+mod access;
 mod decisions;
 mod delegations;
 mod enums;
@@ -16,6 +17,10 @@ mod rules;
 mod third_parties;
 mod vocabulary;
 
+pub use access::{
+    AccessLogEntry, AccessRequest, AccessResponse, Connection, CreateConnection, Export,
+    LoggedCategory,
+};
 pub use decisions::{
     CategoryDecision, DecidedBy, Decision, DecisionRequest, ExplainRequest, Reason, Verdict,
 };

@@ -16,13 +16,7 @@ pub enum Principal {
     Admin,
     Member(Member),
     /// A third party with a live access token, not suspended.
-    ThirdParty(
-        #[expect(
-            dead_code,
-            reason = "read by the third-party endpoints (POST /v1/access) of the service layer"
-        )]
-        ThirdParty,
-    ),
+    ThirdParty(ThirdParty),
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -88,6 +82,21 @@ impl FromRequestParts<AppState> for AuthMember {
         match Principal::from_request_parts(parts, state).await? {
             Principal::Member(member) => Ok(Self(member)),
             Principal::Admin | Principal::ThirdParty(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// A third party, with a live access token.
+#[derive(Debug, Clone)]
+pub struct AuthThirdParty(pub ThirdParty);
+
+impl FromRequestParts<AppState> for AuthThirdParty {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Principal::from_request_parts(parts, state).await? {
+            Principal::ThirdParty(third_party) => Ok(Self(third_party)),
+            Principal::Admin | Principal::Member(_) => Err(ApiError::Forbidden),
         }
     }
 }

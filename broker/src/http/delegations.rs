@@ -54,7 +54,7 @@ fn scope_terms(
     ids
 }
 
-fn to_wire(delegation: &Delegation, active: bool) -> datacoop_wire::Delegation {
+pub(super) fn to_wire(delegation: &Delegation, active: bool) -> datacoop_wire::Delegation {
     datacoop_wire::Delegation {
         id: delegation.id.to_string(),
         to: match &delegation.proxy {

@@ -16,6 +16,7 @@ pub mod openapi;
 mod pagination;
 mod personas;
 mod rules;
+mod service;
 mod third_parties;
 mod vocabulary;
 
@@ -126,6 +127,7 @@ pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>)
         .merge(personas::router())
         .merge(decisions::router())
         .merge(oauth::router())
+        .merge(service::router())
         .merge(delegations::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

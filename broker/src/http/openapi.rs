@@ -43,6 +43,13 @@ use super::AppState;
         super::personas::create,
         super::personas::list,
         super::oauth::token,
+        super::service::put_data,
+        super::service::my_data,
+        super::service::connect,
+        super::service::connections,
+        super::service::access_log,
+        super::service::export,
+        super::service::access,
         super::third_parties::rotate_secret,
         super::decisions::decide,
         super::decisions::explain,
@@ -55,6 +62,7 @@ use super::AppState;
         (name = "member", description = "A member, with their own token"),
         (name = "vocabulary", description = "Any token"),
         (name = "operations", description = "Probes and metrics; no token"),
+        (name = "third party", description = "A third party, with an OAuth2 access token"),
         (name = "oauth2", description = "Third parties obtain access tokens (RFC 6749 client credentials)"),
     )
 )]

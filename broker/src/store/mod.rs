@@ -220,6 +220,49 @@ pub trait Store: Send + Sync + Debug {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ThirdParty>>;
 
+    /// Stores (or replaces) a member's value for one category.
+    async fn put_data(
+        &self,
+        member: &MemberId,
+        category: &str,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// A member's stored values, `(category, JSON text)`, by category.
+    async fn data_of(&self, member: &MemberId) -> StoreResult<Vec<(String, String)>>;
+
+    /// The member's subject for a third party: the one it has, or
+    /// `subject` stored now. Safe against concurrent callers.
+    async fn connect(
+        &self,
+        member: &MemberId,
+        third_party: &ThirdPartyId,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<String>;
+
+    /// A member's connections: `(third party id, subject)`, oldest first.
+    async fn connections_of(&self, member: &MemberId) -> StoreResult<Vec<(String, String)>>;
+
+    /// The member (still in the co-op) a third party's subject stands for.
+    async fn member_by_subject(
+        &self,
+        third_party: &ThirdPartyId,
+        subject: &str,
+    ) -> StoreResult<Option<MemberId>>;
+
+    /// Appends one access decision to the member's log.
+    async fn log_access(&self, entry: &AccessRecord) -> StoreResult<()>;
+
+    /// A member's access log, newest first, before position `before`.
+    async fn access_log(
+        &self,
+        member: &MemberId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Seq, AccessRecord)>>;
+
     /// Writes a whole generated co-op at once (the synthetic co-op
     /// generator), in one transaction, in large batches.
     async fn bulk_load(&self, bulk: &Bulk) -> StoreResult<()>;
@@ -228,6 +271,18 @@ pub trait Store: Send + Sync + Debug {
     /// rules and delegations deleted, policy version bumped; in one
     /// transaction. False when no such member is in the co-op.
     async fn leave(&self, member: &MemberId, now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
+/// One access decision, as the log keeps it: ids and outcomes, no data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    pub member: MemberId,
+    pub third_party: ThirdPartyId,
+    pub purpose: String,
+    pub action: datacoop_wire::Action,
+    pub decision: datacoop_wire::Verdict,
+    pub categories: Vec<datacoop_wire::LoggedCategory>,
+    pub at: DateTime<Utc>,
 }
 
 /// A generated co-op, ready to write.

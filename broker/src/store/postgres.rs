@@ -167,6 +167,25 @@ mod sql {
     pub const ROTATE_SECRET: &str = "UPDATE third_parties SET client_secret_hash = $1, updated_at = $2 \
         WHERE id = $3 RETURNING seq, id, name, class, status, webhook_url, client_id, created_at, updated_at";
     pub const DELETE_ACCESS_TOKENS_OF: &str = "DELETE FROM access_tokens WHERE third_party_id = $1";
+
+    pub const PUT_DATA: &str = "INSERT INTO member_data (member_id, category, value, updated_at) VALUES ($1, $2, $3, $4) \
+        ON CONFLICT (member_id, category) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+    pub const DATA_OF: &str =
+        "SELECT category, value FROM member_data WHERE member_id = $1 ORDER BY category";
+    pub const INSERT_CONNECTION: &str = "INSERT INTO connections (member_id, third_party_id, subject, created_at) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (member_id, third_party_id) DO NOTHING";
+    pub const SELECT_CONNECTION: &str =
+        "SELECT subject FROM connections WHERE member_id = $1 AND third_party_id = $2";
+    pub const CONNECTIONS_OF: &str = "SELECT third_party_id, subject FROM connections WHERE member_id = $1 ORDER BY created_at, third_party_id";
+    pub const MEMBER_BY_SUBJECT: &str = "SELECT c.member_id FROM connections c JOIN members m ON m.id = c.member_id \
+        WHERE c.third_party_id = $1 AND c.subject = $2 AND m.left_at IS NULL";
+    pub const LOG_ACCESS: &str = "INSERT INTO access_log \
+        (member_id, third_party_id, purpose, action, decision, categories, at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    pub const ACCESS_LOG: &str = "SELECT seq, member_id, third_party_id, purpose, action, decision, categories, at \
+        FROM access_log WHERE member_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+    pub const DELETE_DATA_OF: &str = "DELETE FROM member_data WHERE member_id = $1";
+    pub const DELETE_CONNECTIONS_OF: &str = "DELETE FROM connections WHERE member_id = $1";
+    pub const AFTER_ERASURE: Option<&str> = None;
 }
 
 sql_store!(PgStore, sqlx::Postgres, Backend::Postgres, sql, MIGRATOR);

@@ -293,3 +293,44 @@ impl DelegationRow {
         })
     }
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct AccessRow {
+    seq: Seq,
+    member_id: String,
+    third_party_id: String,
+    purpose: String,
+    action: String,
+    decision: String,
+    categories: String,
+    at: DateTime<Utc>,
+}
+
+impl AccessRow {
+    pub(super) fn into_domain(self) -> StoreResult<(Seq, super::AccessRecord)> {
+        let action = match self.action.as_str() {
+            "access" => datacoop_wire::Action::Access,
+            "aggregate" => datacoop_wire::Action::Aggregate,
+            other => return Err(corrupt("access action", other)),
+        };
+        let decision = match self.decision.as_str() {
+            "allow" => datacoop_wire::Verdict::Allow,
+            "deny" => datacoop_wire::Verdict::Deny,
+            other => return Err(corrupt("access decision", other)),
+        };
+        let categories = serde_json::from_str(&self.categories)
+            .map_err(|_| corrupt("access categories", &self.categories))?;
+        Ok((
+            self.seq,
+            super::AccessRecord {
+                member: MemberId::from_trusted(self.member_id),
+                third_party: ThirdPartyId::from_trusted(self.third_party_id),
+                purpose: self.purpose,
+                action,
+                decision,
+                categories,
+                at: self.at,
+            },
+        ))
+    }
+}

@@ -580,7 +580,7 @@ macro_rules! sql_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                for statement in [$sql::DELETE_TOKENS_OF, $sql::DELETE_DELEGATIONS_OF] {
+                for statement in [$sql::DELETE_TOKENS_OF, $sql::DELETE_DELEGATIONS_OF, $sql::DELETE_DATA_OF, $sql::DELETE_CONNECTIONS_OF] {
                     sqlx::query(statement)
                         .bind(member.as_str())
                         .execute(&mut *tx)
@@ -600,6 +600,11 @@ macro_rules! sql_store {
                 if let Some(mirror) = &self.mirror {
                     mirror.member_left(member);
                     mirror.bump(&owner);
+                }
+                // Erased means erased: copy the WAL back and truncate it, so
+                // no older page with the data stays on disk (SQLite).
+                if let Some(statement) = $sql::AFTER_ERASURE {
+                    sqlx::query(statement).execute(&self.pool).await?;
                 }
                 Ok(true)
             }
@@ -783,6 +788,112 @@ macro_rules! sql_store {
                 sqlx::query($sql::DELETE_ACCESS_TOKENS_OF).bind(id.as_str()).execute(&mut *tx).await?;
                 tx.commit().await?;
                 row.into_domain().map(|(_, third_party)| Some(third_party))
+            }
+
+            async fn put_data(
+                &self,
+                member: &$crate::domain::MemberId,
+                category: &str,
+                value: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query($sql::PUT_DATA)
+                    .bind(member.as_str())
+                    .bind(category)
+                    .bind(value)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn data_of(&self, member: &$crate::domain::MemberId) -> $crate::store::StoreResult<Vec<(String, String)>> {
+                Ok(sqlx::query_as::<_, (String, String)>($sql::DATA_OF)
+                    .bind(member.as_str())
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn connect(
+                &self,
+                member: &$crate::domain::MemberId,
+                third_party: &$crate::domain::ThirdPartyId,
+                subject: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<String> {
+                sqlx::query($sql::INSERT_CONNECTION)
+                    .bind(member.as_str())
+                    .bind(third_party.as_str())
+                    .bind(subject)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::StoreError::from_write)?;
+                Ok(sqlx::query_scalar::<_, String>($sql::SELECT_CONNECTION)
+                    .bind(member.as_str())
+                    .bind(third_party.as_str())
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn connections_of(&self, member: &$crate::domain::MemberId) -> $crate::store::StoreResult<Vec<(String, String)>> {
+                Ok(sqlx::query_as::<_, (String, String)>($sql::CONNECTIONS_OF)
+                    .bind(member.as_str())
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn member_by_subject(
+                &self,
+                third_party: &$crate::domain::ThirdPartyId,
+                subject: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::MemberId>> {
+                Ok(sqlx::query_scalar::<_, String>($sql::MEMBER_BY_SUBJECT)
+                    .bind(third_party.as_str())
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map($crate::domain::MemberId::from_trusted))
+            }
+
+            async fn log_access(&self, entry: &$crate::store::AccessRecord) -> $crate::store::StoreResult<()> {
+                let action = match entry.action {
+                    datacoop_wire::Action::Access => "access",
+                    datacoop_wire::Action::Aggregate => "aggregate",
+                };
+                let decision = match entry.decision {
+                    datacoop_wire::Verdict::Allow => "allow",
+                    datacoop_wire::Verdict::Deny => "deny",
+                };
+                sqlx::query($sql::LOG_ACCESS)
+                    .bind(entry.member.as_str())
+                    .bind(entry.third_party.as_str())
+                    .bind(entry.purpose.as_str())
+                    .bind(action)
+                    .bind(decision)
+                    .bind(serde_json::to_string(&entry.categories).unwrap_or_default())
+                    .bind(entry.at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn access_log(
+                &self,
+                member: &$crate::domain::MemberId,
+                before: Option<$crate::store::Seq>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<($crate::store::Seq, $crate::store::AccessRecord)>> {
+                sqlx::query_as::<_, $crate::store::rows::AccessRow>($sql::ACCESS_LOG)
+                    .bind(member.as_str())
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::store::rows::AccessRow::into_domain)
+                    .collect()
             }
         }
     };

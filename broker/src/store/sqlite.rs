@@ -238,6 +238,25 @@ mod sql {
     pub const ROTATE_SECRET: &str = "UPDATE third_parties SET client_secret_hash = ?, updated_at = ? \
         WHERE id = ? RETURNING seq, id, name, class, status, webhook_url, client_id, created_at, updated_at";
     pub const DELETE_ACCESS_TOKENS_OF: &str = "DELETE FROM access_tokens WHERE third_party_id = ?";
+
+    pub const PUT_DATA: &str = "INSERT INTO member_data (member_id, category, value, updated_at) VALUES (?, ?, ?, ?) \
+        ON CONFLICT (member_id, category) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+    pub const DATA_OF: &str =
+        "SELECT category, value FROM member_data WHERE member_id = ? ORDER BY category";
+    pub const INSERT_CONNECTION: &str = "INSERT INTO connections (member_id, third_party_id, subject, created_at) \
+        VALUES (?, ?, ?, ?) ON CONFLICT (member_id, third_party_id) DO NOTHING";
+    pub const SELECT_CONNECTION: &str =
+        "SELECT subject FROM connections WHERE member_id = ? AND third_party_id = ?";
+    pub const CONNECTIONS_OF: &str = "SELECT third_party_id, subject FROM connections WHERE member_id = ? ORDER BY created_at, third_party_id";
+    pub const MEMBER_BY_SUBJECT: &str = "SELECT c.member_id FROM connections c JOIN members m ON m.id = c.member_id \
+        WHERE c.third_party_id = ? AND c.subject = ? AND m.left_at IS NULL";
+    pub const LOG_ACCESS: &str = "INSERT INTO access_log \
+        (member_id, third_party_id, purpose, action, decision, categories, at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    pub const ACCESS_LOG: &str = "SELECT seq, member_id, third_party_id, purpose, action, decision, categories, at \
+        FROM access_log WHERE member_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+    pub const DELETE_DATA_OF: &str = "DELETE FROM member_data WHERE member_id = ?";
+    pub const DELETE_CONNECTIONS_OF: &str = "DELETE FROM connections WHERE member_id = ?";
+    pub const AFTER_ERASURE: Option<&str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, sql, MIGRATOR);

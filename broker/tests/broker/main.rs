@@ -17,5 +17,6 @@ mod oauth;
 mod properties;
 mod router;
 mod scenarios;
+mod service;
 mod storage;
 mod support;

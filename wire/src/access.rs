@@ -1,0 +1,84 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Action, CategoryDecision, Reason, Verdict};
+
+/// Body of `POST /v1/me/connections`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    pub third_party: String,
+}
+
+/// A member's pairwise subject for one third party.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Connection {
+    pub third_party: String,
+    /// Stable for this member and third party; means nothing to any other.
+    pub subject: String,
+}
+
+/// Body of `POST /v1/access` (a third party).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AccessRequest {
+    pub subject: String,
+    pub data_categories: Vec<String>,
+    pub purpose: String,
+}
+
+/// Answer of `POST /v1/access`: the decision, and the data of the allowed
+/// categories only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessResponse {
+    pub decision: Verdict,
+    /// Per category. Member ids and rule ids are the co-op's: a third party
+    /// sees the subject in their place, and no rule ids.
+    pub categories: Vec<CategoryDecision>,
+    /// Stored values by category id: for an allowed parent category,
+    /// every stored descendant.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One category's outcome in the access log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoggedCategory {
+    pub category: String,
+    pub decision: Verdict,
+    pub reason: Reason,
+}
+
+/// One access decision about the member: when, who, what for, outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessLogEntry {
+    pub at: DateTime<Utc>,
+    /// The third party's id.
+    pub requester: String,
+    pub purpose: String,
+    pub action: Action,
+    pub decision: Verdict,
+    pub categories: Vec<LoggedCategory>,
+}
+
+/// Answer of `GET /v1/me/export`: everything the co-op holds about the
+/// member, in one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Export {
+    pub profile: crate::Me,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: serde_json::Map<String, serde_json::Value>,
+    pub rules: Vec<crate::Rule>,
+    pub delegations: Vec<crate::Delegation>,
+    pub connections: Vec<Connection>,
+    /// Newest first.
+    pub access_log: Vec<AccessLogEntry>,
+    pub exported_at: DateTime<Utc>,
+}
