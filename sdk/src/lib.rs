@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+mod third_party;
+
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -26,6 +28,7 @@ use serde::de::DeserializeOwned;
 
 /// The JSON shapes of the HTTP interface.
 pub use datacoop_wire as wire;
+pub use third_party::ThirdPartyClient;
 use wire::{
     CreateDelegation, CreateMember, CreatePersona, CreateThirdParty, CreatedMember,
     CreatedThirdParty, Decision, DecisionRequest, Delegation, Delegators, ExplainRequest, Health,
@@ -47,6 +50,9 @@ pub enum Error {
     Transport(#[from] reqwest::Error),
     #[error("invalid broker URL: {0}")]
     InvalidUrl(#[from] url::ParseError),
+    /// The OAuth2 token endpoint refused the client credentials.
+    #[error("cannot obtain an access token: {0}")]
+    Token(String),
 }
 
 impl Error {
@@ -76,6 +82,9 @@ pub struct Client {
     base: url::Url,
     token: Option<String>,
 }
+
+/// Attempts at a call the broker answers 429 or 503 (with backoff).
+const ATTEMPTS: u32 = 4;
 
 impl Client {
     /// A client for the broker at `base_url`, with a 30-second timeout and
@@ -121,6 +130,48 @@ impl Client {
     /// `GET /readyz`
     pub async fn ready(&self) -> Result<Health> {
         self.send(self.request(Method::GET, "readyz")?).await
+    }
+
+    /// `POST /v1/me/connections` (member): the pairwise subject for a third party.
+    pub async fn connect(&self, third_party: &str) -> Result<wire::Connection> {
+        let body = wire::CreateConnection {
+            third_party: third_party.to_owned(),
+        };
+        self.send_json(Method::POST, "v1/me/connections", &body)
+            .await
+    }
+
+    /// `PUT /v1/me/data/{category}` (member)
+    pub async fn put_data(&self, category: &str, value: &serde_json::Value) -> Result<()> {
+        let path = format!("v1/me/data/{}", encode_segment(category));
+        self.send_empty(self.request(Method::PUT, &path)?.json(value))
+            .await
+    }
+
+    /// `GET /v1/me/data` (member)
+    pub async fn my_data(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        self.send(self.request(Method::GET, "v1/me/data")?).await
+    }
+
+    /// `GET /v1/me/access-log` (member), newest first.
+    pub async fn access_log(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<wire::AccessLogEntry>> {
+        let request = self.request(Method::GET, "v1/me/access-log")?;
+        self.send(page_query(request, limit, cursor)).await
+    }
+
+    /// `GET /v1/me/export` (member)
+    pub async fn export(&self) -> Result<wire::Export> {
+        self.send(self.request(Method::GET, "v1/me/export")?).await
+    }
+
+    /// `POST /v1/third-parties/{id}/secret` (admin)
+    pub async fn rotate_secret(&self, id: &str) -> Result<wire::RotatedSecret> {
+        let path = format!("v1/third-parties/{}/secret", encode_segment(id));
+        self.send(self.request(Method::POST, &path)?).await
     }
 
     /// `GET /v1/vocabulary` (any token)
@@ -286,13 +337,42 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
-        let response = Self::check(request.send().await?).await?;
+        let response = Self::check(Self::send_with_retries(request).await?).await?;
         Ok(response.json().await?)
     }
 
     /// For calls answered 204 with no body.
     async fn send_empty(&self, request: RequestBuilder) -> Result<()> {
-        Self::check(request.send().await?).await.map(|_| ())
+        Self::check(Self::send_with_retries(request).await?)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends, and again after a pause when the broker answers 429 (rate
+    /// limited) or 503 (unavailable): `Retry-After` when it says, otherwise
+    /// 100 ms doubling each time.
+    async fn send_with_retries(request: RequestBuilder) -> Result<reqwest::Response> {
+        let mut pause = Duration::from_millis(100);
+        for _ in 1..ATTEMPTS {
+            let Some(retry) = request.try_clone() else {
+                break;
+            };
+            let response = retry.send().await?;
+            let status = response.status();
+            if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE
+            {
+                return Ok(response);
+            }
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok())
+                .map_or(pause, Duration::from_secs);
+            tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
+            pause *= 2;
+        }
+        Ok(request.send().await?)
     }
 
     /// The response when successful, its problem document as an error otherwise.

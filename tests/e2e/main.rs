@@ -13,6 +13,7 @@ mod consent;
 mod errors;
 mod lifecycle;
 mod observability;
+mod service;
 
 use datacoop_sdk::Client;
 use datacoop_tests::{Broker, BrokerOptions};

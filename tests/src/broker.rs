@@ -106,7 +106,9 @@ pub struct Broker {
     pub printed_admin_token: Option<String>,
     /// Every line written to standard output before it listened.
     pub stdout_lines: Vec<String>,
-    stderr: Option<ChildStderr>,
+    /// Standard error, read as it comes (a full pipe would stall the
+    /// broker's logging, and so the broker).
+    stderr: Option<tokio::task::JoinHandle<String>>,
 }
 
 impl Broker {
@@ -154,7 +156,13 @@ impl Broker {
         .expect("datacoop did not start listening in time");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let stderr = child.stderr.take();
+        let stderr = child.stderr.take().map(|mut pipe: ChildStderr| {
+            tokio::spawn(async move {
+                let mut text = String::new();
+                pipe.read_to_string(&mut text).await.ok();
+                text
+            })
+        });
         let broker = Self {
             child,
             base_url,
@@ -191,11 +199,11 @@ impl Broker {
         let pid = Pid::from_raw(i32::try_from(pid).expect("a pid fits in i32"));
         kill(pid, Signal::SIGTERM).expect("send SIGTERM");
         let mut stderr = String::new();
-        if let Some(mut pipe) = self.stderr.take() {
-            tokio::time::timeout(PATIENCE, pipe.read_to_string(&mut stderr))
+        if let Some(reader) = self.stderr.take() {
+            stderr = tokio::time::timeout(PATIENCE, reader)
                 .await
                 .expect("stderr closes when the broker exits")
-                .ok();
+                .unwrap_or_default();
         }
         let status = tokio::time::timeout(PATIENCE, self.child.wait())
             .await

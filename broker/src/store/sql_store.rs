@@ -100,8 +100,10 @@ macro_rules! sql_store {
             async fn setting(&self, key: &str) -> $crate::store::StoreResult<Option<String>> {
                 Ok(sqlx::query_scalar::<_, String>($sql::SELECT_SETTING)
                     .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .next())
             }
 
             async fn insert_setting_if_absent(
@@ -158,8 +160,10 @@ macro_rules! sql_store {
             ) -> $crate::store::StoreResult<Option<$crate::domain::Member>> {
                 sqlx::query_as::<_, $crate::store::rows::MemberRow>($sql::SELECT_MEMBER)
                     .bind(id.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_all(&self.pool)
                     .await?
+                    .into_iter()
+                    .next()
                     .map(|row| row.into_domain().map(|(_, member)| member))
                     .transpose()
             }
@@ -170,8 +174,10 @@ macro_rules! sql_store {
             ) -> $crate::store::StoreResult<Option<$crate::domain::Member>> {
                 sqlx::query_as::<_, $crate::store::rows::MemberRow>($sql::SELECT_MEMBER_BY_TOKEN)
                     .bind(token.as_bytes())
-                    .fetch_optional(&self.pool)
+                    .fetch_all(&self.pool)
                     .await?
+                    .into_iter()
+                    .next()
                     .map(|row| row.into_domain().map(|(_, member)| member))
                     .transpose()
             }
@@ -207,8 +213,10 @@ macro_rules! sql_store {
                         .bind(patch.registry.map(|registry| registry.as_str()))
                         .bind(patch.accepts_delegations)
                         .bind(id.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_all(&self.pool)
                         .await?
+                        .into_iter()
+                        .next()
                         .map(|row| row.into_domain().map(|(_, member)| member))
                         .transpose()?;
                 if let (Some(mirror), Some(member)) = (&self.mirror, &updated) {
@@ -247,8 +255,10 @@ macro_rules! sql_store {
             ) -> $crate::store::StoreResult<Option<$crate::domain::ThirdParty>> {
                 sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>($sql::SELECT_THIRD_PARTY)
                     .bind(id.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_all(&self.pool)
                     .await?
+                    .into_iter()
+                    .next()
                     .map(|row| row.into_domain().map(|(_, third_party)| third_party))
                     .transpose()
             }
@@ -281,8 +291,10 @@ macro_rules! sql_store {
                 .bind(status.as_str())
                 .bind(now)
                 .bind(id.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_all(&self.pool)
                 .await?
+                .into_iter()
+                .next()
                 .map(|row| row.into_domain().map(|(_, third_party)| third_party))
                 .transpose()?;
                 if let (Some(mirror), Some(third_party)) = (&self.mirror, &updated) {
@@ -430,7 +442,7 @@ macro_rules! sql_store {
             ) -> $crate::store::StoreResult<$crate::domain::Delegation> {
                 let owner = $crate::domain::rule::Owner::Member(delegation.member.clone());
                 let mut tx = self.pool.begin().await?;
-                let seq: i64 = sqlx::query_scalar($sql::INSERT_DELEGATION)
+                let seq: Option<i64> = sqlx::query_scalar($sql::INSERT_DELEGATION)
                     .bind(delegation.id.as_str())
                     .bind(delegation.member.as_str())
                     .bind(delegation.proxy.kind())
@@ -442,9 +454,12 @@ macro_rules! sql_store {
                     .bind(delegation.scope.key())
                     .bind(delegation.created_at)
                     .bind(delegation.cedar.as_str())
-                    .fetch_one(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await
-                    .map_err($crate::store::StoreError::from_write)?;
+                    .map_err($crate::store::StoreError::from_write)?
+                    .into_iter()
+                    .next();
+                let seq = seq.ok_or_else(|| $crate::store::StoreError::Corrupt("no sequence for a new delegation".to_owned()))?;
                 sqlx::query($sql::BUMP_POLICY_VERSION)
                     .bind(owner.kind())
                     .bind(owner.id())
@@ -720,8 +735,10 @@ macro_rules! sql_store {
             ) -> $crate::store::StoreResult<Option<($crate::domain::ThirdParty, String)>> {
                 let Some(row) = sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>($sql::SELECT_CLIENT)
                     .bind(client_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_all(&self.pool)
                     .await?
+                    .into_iter()
+                    .next()
                 else {
                     return Ok(None);
                 };
@@ -762,8 +779,10 @@ macro_rules! sql_store {
                 sqlx::query_as::<_, $crate::store::rows::ThirdPartyRow>($sql::THIRD_PARTY_BY_TOKEN)
                     .bind(token.as_bytes())
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_all(&self.pool)
                     .await?
+                    .into_iter()
+                    .next()
                     .map(|row| row.into_domain().map(|(_, third_party)| third_party))
                     .transpose()
             }
@@ -779,8 +798,10 @@ macro_rules! sql_store {
                     .bind(secret_hash)
                     .bind(now)
                     .bind(id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .next();
                 let Some(row) = row else {
                     tx.rollback().await?;
                     return Ok(None);
@@ -852,8 +873,10 @@ macro_rules! sql_store {
                 Ok(sqlx::query_scalar::<_, String>($sql::MEMBER_BY_SUBJECT)
                     .bind(third_party.as_str())
                     .bind(subject)
-                    .fetch_optional(&self.pool)
+                    .fetch_all(&self.pool)
                     .await?
+                    .into_iter()
+                    .next()
                     .map($crate::domain::MemberId::from_trusted))
             }
 
