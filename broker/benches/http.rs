@@ -4,6 +4,9 @@
 //! of the same shape and answers a JSON document of a decision's size
 //! without deciding anything.
 //!
+//! A third run measures `POST /v1/access` (a third party's read: the
+//! decision, the member's data, and the access-log row written).
+//!
 //! Needs `wrk` (Debian package `wrk`). Database: `BENCH_DATABASE_URL`, or
 //! a fresh SQLite file. Members: `BENCH_MEMBERS` (default 1000), three
 //! rules each. Duration per endpoint: `BENCH_SECONDS` (default 10).
@@ -105,7 +108,7 @@ fn wrk(url: &str, script: &str, seconds: usize) -> Measured {
     }
 }
 
-fn lua_script(path: &std::path::Path, url_path: &str, bodies: &[String]) {
+fn lua_script(path: &std::path::Path, url_path: &str, token: &str, bodies: &[String]) {
     let mut lua = String::from("local bodies = {\n");
     for body in bodies {
         let _ = writeln!(lua, "  [==[{body}]==],");
@@ -114,7 +117,7 @@ fn lua_script(path: &std::path::Path, url_path: &str, bodies: &[String]) {
         lua,
         "}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  local body = bodies[(i % #bodies) + 1]\n  \
          return wrk.format(\"POST\", \"{url_path}\", {{[\"Content-Type\"] = \"application/json\", \
-         [\"Authorization\"] = \"Bearer {ADMIN}\"}}, body)\nend\n"
+         [\"Authorization\"] = \"Bearer {token}\"}}, body)\nend\n"
     );
     std::fs::write(path, lua).unwrap();
 }
@@ -167,6 +170,17 @@ async fn run() {
         .await
         .unwrap();
     let mut bodies = Vec::with_capacity(members);
+    let mut access_bodies = Vec::with_capacity(members);
+    let access_token = "dct_bench-access-token-0123456789abcdefghijkl";
+    store
+        .issue_access_token(
+            &TokenHash::of(access_token),
+            &third_party.id,
+            now,
+            now + TimeDelta::days(1),
+        )
+        .await
+        .unwrap();
     print!("seeding {members} members with 3 rules each ... ");
     for index in 0..members {
         let member = Member {
@@ -233,6 +247,27 @@ async fn run() {
             )
             .collect();
         store.create_rules(&owner, &rules).await.unwrap();
+        store
+            .put_data(
+                &member.id,
+                "health.heart",
+                &serde_json::json!({"bpm": 60 + index % 40}).to_string(),
+                now,
+            )
+            .await
+            .unwrap();
+        let subject = store
+            .connect(
+                &member.id,
+                &third_party.id,
+                &format!("sub_bench_{index}"),
+                now,
+            )
+            .await
+            .unwrap();
+        access_bodies.push(
+            serde_json::json!({"subject": subject, "data_categories": ["health.heart"], "purpose": "research.academic"}).to_string(),
+        );
         bodies.push(
             serde_json::json!({
                 "member": member.id.to_string(),
@@ -258,8 +293,10 @@ async fn run() {
 
     let decisions_script = dir.path().join("decisions.lua");
     let echo_script = dir.path().join("echo.lua");
-    lua_script(&decisions_script, "/v1/decisions", &bodies);
-    lua_script(&echo_script, "/bench/echo", &bodies);
+    let access_script = dir.path().join("access.lua");
+    lua_script(&decisions_script, "/v1/decisions", ADMIN, &bodies);
+    lua_script(&echo_script, "/bench/echo", ADMIN, &bodies);
+    lua_script(&access_script, "/v1/access", access_token, &access_bodies);
     let base = format!("http://{address}");
     let ceiling = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -269,7 +306,14 @@ async fn run() {
     .await
     .unwrap();
     let decisions = tokio::task::spawn_blocking({
+        let base = base.clone();
         let script = decisions_script.display().to_string();
+        move || wrk(&base, &script, seconds)
+    })
+    .await
+    .unwrap();
+    let accesses = tokio::task::spawn_blocking({
+        let script = access_script.display().to_string();
         move || wrk(&base, &script, seconds)
     })
     .await
@@ -289,6 +333,10 @@ async fn run() {
     println!(
         "| POST /v1/decisions | {:.0} | {} | {} |",
         decisions.requests_per_second, decisions.p50, decisions.p99
+    );
+    println!(
+        "| POST /v1/access (decision, data, access-log write) | {:.0} | {} | {} |",
+        accesses.requests_per_second, accesses.p50, accesses.p99
     );
     println!(
         "\nratio decisions/ceiling: {:.2}",

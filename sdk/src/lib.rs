@@ -430,6 +430,70 @@ mod tests {
         }
     }
 
+    /// A server that answers `503` (with `Retry-After: 0`) `failures`
+    /// times, then the vocabulary; returns its address and a request count.
+    async fn flaky_server(
+        failures: usize,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&count);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = if n < failures {
+                    let json = r#"{"type":"urn:datacoop:problem:unavailable","title":"x","status":503,"detail":"busy!"}"#;
+                    format!(
+                        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 0\r\ncontent-type: application/problem+json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{json}",
+                        json.len()
+                    )
+                } else {
+                    let json = r#"{"data_categories":[],"purposes":[],"requester_classes":[]}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{json}",
+                        json.len()
+                    )
+                };
+                let _ = socket.write_all(body.as_bytes()).await;
+            }
+        });
+        (format!("http://{address}"), count)
+    }
+
+    #[tokio::test]
+    async fn unavailable_answers_are_retried_with_backoff() {
+        let (url, count) = flaky_server(2).await;
+        let vocabulary = Client::new(&url)
+            .unwrap()
+            .with_token("t")
+            .vocabulary()
+            .await
+            .unwrap();
+        assert!(vocabulary.data_categories.is_empty());
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_and_the_problem_is_returned() {
+        let (url, count) = flaky_server(usize::MAX).await;
+        let error = Client::new(&url)
+            .unwrap()
+            .with_token("t")
+            .vocabulary()
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(error.problem().unwrap().detail, "busy!");
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            ATTEMPTS as usize
+        );
+    }
+
     #[test]
     fn path_segments_are_escaped() {
         assert_eq!(encode_segment("tp_1/../x"), "tp_1%2F..%2Fx");
