@@ -212,7 +212,18 @@ async fn suspension_refuses_new_tokens_and_live_ones_at_once() {
 
 #[tokio::test]
 async fn tokens_expire_and_rotation_revokes_the_old_secret_and_tokens() {
-    let app = TestApp::sqlite().await;
+    expiry_and_rotation(TestApp::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn tokens_expire_and_rotation_revokes_on_postgres() {
+    let Some(app) = TestApp::postgres().await else {
+        return;
+    };
+    expiry_and_rotation(app).await;
+}
+
+async fn expiry_and_rotation(app: TestApp) {
     let lab = approved(&app).await;
     let (id, secret) = (
         lab["client_id"].as_str().unwrap(),

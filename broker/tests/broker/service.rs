@@ -71,7 +71,18 @@ async fn access(
 
 #[tokio::test]
 async fn third_parties_get_exactly_what_consent_allows_under_a_pairwise_subject() {
-    let app = TestApp::sqlite().await;
+    reads_follow_consent(TestApp::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn third_parties_get_exactly_what_consent_allows_on_postgres() {
+    let Some(app) = TestApp::postgres().await else {
+        return;
+    };
+    reads_follow_consent(app).await;
+}
+
+async fn reads_follow_consent(app: TestApp) {
     let (lab, lab_token) = third_party_with_token(&app, "academic").await;
     let (shop, shop_token) = third_party_with_token(&app, "commercial").await;
     let ada = app.enrol(Some("Ada"), "public").await;
