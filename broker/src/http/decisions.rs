@@ -21,24 +21,19 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/explain", post(explain))
 }
 
-/// Checks the categories and purpose of a request against the vocabulary.
-fn input(
+/// The categories (1 to 64, each known or `*`, repeats dropped) and the
+/// purpose of a request, checked against the vocabulary.
+pub(super) fn requested_terms(
     state: &AppState,
-    member: String,
-    requester: String,
-    action: Action,
     categories: &[String],
     purpose: &str,
-) -> Result<DecisionInput, ApiError> {
+) -> Result<(Vec<TermId>, TermId), ApiError> {
     let vocabulary = &state.policies.vocabulary;
     let mut errors = FieldErrors::new();
-    if categories.is_empty() {
-        errors.push("data_categories", "must list at least one category");
-    }
-    if categories.len() > MAX_TERMS_PER_RULE {
+    if categories.is_empty() || categories.len() > MAX_TERMS_PER_RULE {
         errors.push(
             "data_categories",
-            format!("must list at most {MAX_TERMS_PER_RULE} categories"),
+            format!("must list 1 to {MAX_TERMS_PER_RULE} categories"),
         );
     }
     let mut ids: Vec<TermId> = Vec::with_capacity(categories.len());
@@ -60,11 +55,23 @@ fn input(
         );
     }
     let purpose = errors.finish(|| purpose_id)?;
+    Ok((ids, purpose))
+}
+
+fn input(
+    state: &AppState,
+    member: String,
+    requester: String,
+    action: Action,
+    categories: &[String],
+    purpose: &str,
+) -> Result<DecisionInput, ApiError> {
+    let (categories, purpose) = requested_terms(state, categories, purpose)?;
     Ok(DecisionInput {
         member,
         requester,
         action,
-        categories: ids,
+        categories,
         purpose,
     })
 }

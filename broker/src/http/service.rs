@@ -20,9 +20,9 @@ use super::members::me;
 use super::pagination::PageRequest;
 use crate::consent::{Decider, DecisionInput};
 use crate::credentials;
-use crate::domain::rule::{MAX_TERMS_PER_RULE, Owner, Rule};
+use crate::domain::rule::{Owner, Rule};
 use crate::domain::vocabulary::TermId;
-use crate::domain::{FieldErrors, MemberId, ThirdPartyId};
+use crate::domain::{MemberId, ThirdPartyId};
 use crate::store::{AccessRecord, Seq};
 
 /// The largest value one category may hold, serialized.
@@ -293,33 +293,8 @@ async fn access(
     State(state): State<AppState>,
     Json(body): Json<AccessRequest>,
 ) -> Result<JsonResponse<AccessResponse>, ApiError> {
-    let vocabulary = &state.policies.vocabulary;
-    let mut errors = FieldErrors::new();
-    if body.data_categories.is_empty() || body.data_categories.len() > MAX_TERMS_PER_RULE {
-        errors.push(
-            "data_categories",
-            format!("must list 1 to {MAX_TERMS_PER_RULE} categories"),
-        );
-    }
-    let mut categories: Vec<TermId> = Vec::new();
-    for (index, raw) in body.data_categories.iter().enumerate() {
-        match vocabulary.category(raw) {
-            Some(id) if !categories.contains(&id) => categories.push(id),
-            Some(_) => {}
-            None => errors.push(
-                format!("data_categories[{index}]"),
-                format!("`{raw}` is not a data category of this co-op"),
-            ),
-        }
-    }
-    let purpose = vocabulary.purpose(&body.purpose);
-    if purpose.is_none() {
-        errors.push(
-            "purpose",
-            format!("`{}` is not a purpose of this co-op", body.purpose),
-        );
-    }
-    let purpose = errors.finish(|| purpose)?;
+    let (categories, purpose) =
+        super::decisions::requested_terms(&state, &body.data_categories, &body.purpose)?;
     let now = state.clock.now();
     // An unknown subject, or one whose member left, is answered exactly
     // like a member with no consent.
