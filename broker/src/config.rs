@@ -146,23 +146,6 @@ impl ServeSettings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
-
-    /// Settings for tests and embedding: the given database, an
-    /// ephemeral port on loopback, built-in policies, default limits.
-    pub fn for_database(url: &str) -> Result<Self, String> {
-        Ok(Self {
-            database: DatabaseSettings {
-                database_url: parse_database_url(url)?,
-            },
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin_token: None,
-            policy_dir: None,
-            max_body_bytes: 1024 * 1024,
-            max_delegation_depth: crate::consent::DEFAULT_MAX_DELEGATION_DEPTH,
-            access_token_ttl_secs: 900,
-            request_timeout_secs: 30,
-        })
-    }
 }
 
 /// A database URL. It may carry a password, so it never prints.

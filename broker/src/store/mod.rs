@@ -66,20 +66,11 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Which database a store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 /// A position in a list ordered by creation, for cursor pagination.
 pub type Seq = i64;
 
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
-    fn backend(&self) -> Backend;
-
     /// Applies the migrations this binary carries that the database lacks.
     async fn migrate(&self) -> StoreResult<()>;
 

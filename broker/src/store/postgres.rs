@@ -6,8 +6,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, migrate::Migrator};
 
+use super::StoreResult;
 use super::mirror::Mirror;
-use super::{Backend, StoreResult};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -188,4 +188,4 @@ mod sql {
     pub const AFTER_ERASURE: Option<&str> = None;
 }
 
-sql_store!(PgStore, sqlx::Postgres, Backend::Postgres, sql, MIGRATOR);
+sql_store!(PgStore, sqlx::Postgres, sql, MIGRATOR);

@@ -3,12 +3,11 @@
 //! embedded migrations. Only the SQL differs between databases.
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $backend:expr, $sql:ident, $migrator:expr) => {
+    ($store:ident, $db:ty, $sql:ident, $migrator:expr) => {
         impl $store {
-            /// Inserts rules and bumps their owner's policy version inside `tx`.
+            /// Inserts rules inside `tx`.
             async fn insert_rules(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                owner: &$crate::domain::rule::Owner,
                 rules: &[$crate::domain::rule::Rule],
             ) -> $crate::store::StoreResult<()> {
                 for rule in rules {
@@ -31,11 +30,26 @@ macro_rules! sql_store {
                         .await
                         .map_err($crate::store::StoreError::from_write)?;
                 }
+                Ok(())
+            }
+
+            /// Bumps `owner`'s policy version in `tx`, commits, and mirrors
+            /// the bump: the one way a change to an owner's rules or
+            /// delegations becomes visible to the next decision.
+            async fn commit_bumping(
+                &self,
+                mut tx: sqlx::Transaction<'static, $db>,
+                owner: &$crate::domain::rule::Owner,
+            ) -> $crate::store::StoreResult<()> {
                 sqlx::query($sql::BUMP_POLICY_VERSION)
                     .bind(owner.kind())
                     .bind(owner.id())
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.bump(owner);
+                }
                 Ok(())
             }
 
@@ -78,10 +92,6 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
-            fn backend(&self) -> $crate::store::Backend {
-                $backend
-            }
-
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
                 $migrator.run(&self.pool).await?;
                 self.load_mirror().await?;
@@ -308,12 +318,8 @@ macro_rules! sql_store {
                 rules: &[$crate::domain::rule::Rule],
             ) -> $crate::store::StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
-                Self::insert_rules(&mut tx, owner, rules).await?;
-                tx.commit().await?;
-                if let Some(mirror) = &self.mirror {
-                    mirror.bump(owner);
-                }
-                Ok(())
+                Self::insert_rules(&mut tx, rules).await?;
+                self.commit_bumping(tx, owner).await
             }
 
             async fn delete_rule(
@@ -333,15 +339,7 @@ macro_rules! sql_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                sqlx::query($sql::BUMP_POLICY_VERSION)
-                    .bind(owner.kind())
-                    .bind(owner.id())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                if let Some(mirror) = &self.mirror {
-                    mirror.bump(owner);
-                }
+                self.commit_bumping(tx, owner).await?;
                 Ok(true)
             }
 
@@ -416,10 +414,9 @@ macro_rules! sql_store {
                     .await
                     .map_err($crate::store::StoreError::from_write)?;
                 let owner = $crate::domain::rule::Owner::Persona(persona.id.clone());
-                Self::insert_rules(&mut tx, &owner, rules).await?;
-                tx.commit().await?;
+                Self::insert_rules(&mut tx, rules).await?;
+                self.commit_bumping(tx, &owner).await?;
                 if let Some(mirror) = &self.mirror {
-                    mirror.bump(&owner);
                     mirror.persona_published(&persona.id);
                 }
                 Ok(())
@@ -460,15 +457,7 @@ macro_rules! sql_store {
                     .into_iter()
                     .next();
                 let seq = seq.ok_or_else(|| $crate::store::StoreError::Corrupt("no sequence for a new delegation".to_owned()))?;
-                sqlx::query($sql::BUMP_POLICY_VERSION)
-                    .bind(owner.kind())
-                    .bind(owner.id())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                if let Some(mirror) = &self.mirror {
-                    mirror.bump(&owner);
-                }
+                self.commit_bumping(tx, &owner).await?;
                 Ok($crate::domain::Delegation {
                     seq,
                     ..delegation.clone()
@@ -492,15 +481,7 @@ macro_rules! sql_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                sqlx::query($sql::BUMP_POLICY_VERSION)
-                    .bind(owner.kind())
-                    .bind(owner.id())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                if let Some(mirror) = &self.mirror {
-                    mirror.bump(&owner);
-                }
+                self.commit_bumping(tx, &owner).await?;
                 Ok(true)
             }
 
@@ -606,15 +587,9 @@ macro_rules! sql_store {
                     .bind(owner.id())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($sql::BUMP_POLICY_VERSION)
-                    .bind(owner.kind())
-                    .bind(owner.id())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
+                self.commit_bumping(tx, &owner).await?;
                 if let Some(mirror) = &self.mirror {
                     mirror.member_left(member);
-                    mirror.bump(&owner);
                 }
                 // Erased means erased: copy the WAL back and truncate it, so
                 // no older page with the data stays on disk (SQLite).

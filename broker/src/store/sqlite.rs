@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqlitePool, migrate::Migrator};
 
 use super::mirror::Mirror;
-use super::{Backend, StoreError, StoreResult};
+use super::{StoreError, StoreResult};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -259,4 +259,4 @@ mod sql {
     pub const AFTER_ERASURE: Option<&str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, sql, MIGRATOR);
+sql_store!(SqliteStore, sqlx::Sqlite, sql, MIGRATOR);
