@@ -447,7 +447,7 @@ pub async fn generate(
             .map(|_| ids[rng.below(ids.len())].to_string())
             .collect(),
     };
-    store.bulk_load(&bulk).await?;
+    store.bulk_load(bulk).await?;
     Ok(Report {
         seconds: started.elapsed().as_secs_f64(),
         ..report

@@ -46,4 +46,7 @@ pub struct Delegation {
 pub struct Delegators {
     pub count: u64,
     pub public: Vec<String>,
+    /// Where the next page of `public` starts; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

@@ -10,7 +10,8 @@ use datacoop_wire::{CreateDelegation, Delegators, Proxy};
 use super::AppState;
 use super::auth::AuthMember;
 use super::error::ApiError;
-use super::extract::Json;
+use super::extract::{Json, RawQuery};
+use super::pagination::PageRequest;
 use crate::domain::rule::{MAX_TERMS_PER_RULE, Owner};
 use crate::domain::vocabulary::TermId;
 use crate::domain::{Delegation, DelegationId, FieldErrors, MemberId, PersonaId, Scope};
@@ -255,23 +256,38 @@ async fn remove(
 }
 
 /// How many members delegate to the caller, and which of them are in the
-/// public registry (anonymous delegators are only counted).
+/// public registry (anonymous delegators are only counted), one page of
+/// public ids at a time, in enrolment order.
 #[utoipa::path(
     get, path = "/v1/me/delegators", tag = "member",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size of `public`, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
     responses(
         (status = 200, description = "The caller's delegators", body = Delegators),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
+        (status = 422, response = super::openapi::Invalid),
     ),
     security(("bearer" = []))
 )]
 async fn delegators(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
+    query: RawQuery,
 ) -> Result<JsonResponse<Delegators>, ApiError> {
-    let (count, public) = state.store.delegators(&Owner::Member(member.id)).await?;
+    let page = PageRequest::from_query(&query)?;
+    let proxy = Owner::Member(member.id);
+    let count = state.store.count_delegators(&proxy).await?;
+    let rows = state
+        .store
+        .public_delegators(&proxy, page.after, page.fetch_limit())
+        .await?;
+    let (public, next_cursor) = page.finish(rows);
     Ok(JsonResponse(Delegators {
         count,
         public: public.iter().map(ToString::to_string).collect(),
+        next_cursor,
     }))
 }

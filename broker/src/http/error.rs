@@ -126,6 +126,10 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict => Self::Conflict("conflicts with an existing record".to_owned()),
+            StoreError::OverLimit { what, limit } => Self::invalid(
+                "",
+                format!("refused: the co-op allows at most {limit} {what}"),
+            ),
             other => Self::Internal(other.into()),
         }
     }

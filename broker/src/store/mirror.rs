@@ -4,6 +4,11 @@
 //! commits and before anyone is told it succeeded. Decisions then read no
 //! SQL at all, and still see every acknowledged change.
 //!
+//! The mirror holds the database's own values (policy versions as the
+//! database returned them, never a local count), and writes that change it
+//! run one at a time (`writer`) in a task that outlives their request, so
+//! commit order is mirror order and a dropped request cannot skip it.
+//!
 //! PostgreSQL has no mirror: replicas write behind each other's backs, so
 //! every decision reads the database.
 
@@ -17,6 +22,27 @@ use crate::domain::{MemberId, RequesterClass, ThirdPartyId, ThirdPartyStatus};
 #[derive(Debug, Default)]
 pub struct Mirror {
     state: RwLock<Option<State>>,
+    /// Held from the start of a mirrored write until the mirror shows it.
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// What a committed write changed of the mirrored facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A member is in the co-op, accepting delegations or not.
+    Member {
+        id: MemberId,
+        accepts_delegations: bool,
+    },
+    Left(MemberId),
+    ThirdParty {
+        id: ThirdPartyId,
+        class: RequesterClass,
+        status: ThirdPartyStatus,
+    },
+    Persona(crate::domain::PersonaId),
+    /// An owner's policy version, as the database now holds it.
+    Version(Owner, i64),
 }
 
 #[derive(Debug, Default)]
@@ -82,24 +108,6 @@ impl Mirror {
         })
     }
 
-    pub fn member_joined(&self, id: &MemberId, accepts_delegations: bool) {
-        self.write(|state| {
-            state.members.insert(id.to_string(), accepts_delegations);
-        });
-    }
-
-    pub fn member_left(&self, id: &MemberId) {
-        self.write(|state| {
-            state.members.remove(id.as_str());
-        });
-    }
-
-    pub fn persona_published(&self, id: &crate::domain::PersonaId) {
-        self.write(|state| {
-            state.personas.insert(id.to_string());
-        });
-    }
-
     /// Version and proxy-ability of each owner; `None` until loaded.
     pub fn owner_states(&self, owners: &[Owner]) -> Option<Vec<super::OwnerState>> {
         let guard = self
@@ -124,16 +132,40 @@ impl Mirror {
         )
     }
 
-    pub fn third_party(&self, id: &ThirdPartyId, class: RequesterClass, status: ThirdPartyStatus) {
-        self.write(|state| {
-            state.third_parties.insert(id.to_string(), (class, status));
-        });
+    /// Waits for the turn to write; the mirror shows the write once the
+    /// guard's holder has applied its effects.
+    pub async fn writer(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
     }
 
-    /// Mirrors the version bump a write of `owner`'s rules just committed.
-    pub fn bump(&self, owner: &Owner) {
+    /// Shows what a write just committed.
+    pub fn apply(&self, effects: &[Effect]) {
         self.write(|state| {
-            *state.versions.entry(owner.clone()).or_insert(0) += 1;
+            for effect in effects {
+                match effect {
+                    Effect::Member {
+                        id,
+                        accepts_delegations,
+                    } => {
+                        state.members.insert(id.to_string(), *accepts_delegations);
+                    }
+                    Effect::Left(id) => {
+                        state.members.remove(id.as_str());
+                    }
+                    Effect::ThirdParty { id, class, status } => {
+                        state
+                            .third_parties
+                            .insert(id.to_string(), (*class, *status));
+                    }
+                    Effect::Persona(id) => {
+                        state.personas.insert(id.to_string());
+                    }
+                    Effect::Version(owner, version) => {
+                        let held = state.versions.entry(owner.clone()).or_insert(0);
+                        *held = (*held).max(*version);
+                    }
+                }
+            }
         });
     }
 }
@@ -158,11 +190,21 @@ mod tests {
             (facts.requester, facts.member_active, facts.member_version),
             (None, false, 0)
         );
-        mirror.member_joined(&member, false);
-        mirror.third_party(&lab, RequesterClass::Academic, ThirdPartyStatus::Suspended);
-        mirror.bump(&Owner::Member(member.clone()));
-        mirror.bump(&Owner::Member(member.clone()));
-        mirror.bump(&Owner::Coop);
+        mirror.apply(&[
+            Effect::Member {
+                id: member.clone(),
+                accepts_delegations: false,
+            },
+            Effect::ThirdParty {
+                id: lab.clone(),
+                class: RequesterClass::Academic,
+                status: ThirdPartyStatus::Suspended,
+            },
+            Effect::Version(Owner::Member(member.clone()), 2),
+            // An older version arriving late never moves a version back.
+            Effect::Version(Owner::Member(member.clone()), 1),
+            Effect::Version(Owner::Coop, 1),
+        ]);
         let facts = mirror.facts(Some(&lab), Some(&member)).unwrap();
         assert_eq!(
             facts.requester,

@@ -1,11 +1,20 @@
 //! All SQL lives here. One `Store` trait, one implementation per database
 //! (STYLE rule 17): `SqliteStore` for the embedded default and `PgStore`
-//! for production. Both are written once, by `sql_store!`, over their own
-//! SQL text, so their behaviour cannot drift apart; the storage suite in
-//! `broker/tests` runs against both.
+//! for production. Both are written once, by `sql_store!`, over one SQL
+//! text (`sql.rs`; the few dialect differences are in `dialect.rs`), so
+//! their behaviour cannot drift apart; the storage suite in `broker/tests`
+//! runs every method against both.
+//!
+//! Every consent or membership change commits through one seam,
+//! `Store::apply`: it runs to completion in a task of its own, so a
+//! request dropped mid-write (the client hangs up, the timeout fires)
+//! cannot leave the database and what decisions read apart.
 
+#[macro_use]
+mod dialect;
 mod mirror;
 mod rows;
+mod sql;
 #[macro_use]
 mod sql_store;
 pub mod postgres;
@@ -52,6 +61,12 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// A per-member limit (`Limits`) would be exceeded; nothing changed.
+    #[error("{what}: at most {limit}")]
+    OverLimit { what: &'static str, limit: u64 },
+    /// The task running a write stopped before it could say how it ended.
+    #[error("a database write was interrupted")]
+    Interrupted,
 }
 
 impl StoreError {
@@ -77,17 +92,26 @@ pub trait Store: Send + Sync + Debug {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Closes every connection; for shutdown.
+    /// Waits for the writes under way (their requests may be gone), then
+    /// closes every connection; for shutdown.
     async fn close(&self);
+
+    /// Waits until every write under way, including those whose request
+    /// was dropped, has committed or failed and reached the decision path.
+    async fn settle(&self);
+
+    /// Commits one consent or membership change with everything that must
+    /// accompany it (the owners' policy versions; the in-memory facts of
+    /// decisions), in one transaction, to completion whether or not the
+    /// caller is still waiting: the one seam every such change goes
+    /// through.
+    async fn apply(&self, change: Change) -> StoreResult<Applied>;
 
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
 
     /// Stores `value` under `key` unless the key is taken; true when this
     /// call stored it. Safe against concurrent callers on every replica.
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
-
-    /// Stores a new member and their first token together.
-    async fn create_member(&self, member: &Member, token: &TokenHash) -> StoreResult<()>;
 
     /// A member who has not left.
     async fn member(&self, id: &MemberId) -> StoreResult<Option<Member>>;
@@ -99,19 +123,6 @@ pub trait Store: Send + Sync + Debug {
     async fn list_members(&self, after: Option<Seq>, limit: u32)
     -> StoreResult<Vec<(Seq, Member)>>;
 
-    /// Applies `patch`; `None` when the member does not exist or has left.
-    async fn update_member(
-        &self,
-        id: &MemberId,
-        patch: &MemberPatch,
-    ) -> StoreResult<Option<Member>>;
-
-    async fn create_third_party(
-        &self,
-        third_party: &ThirdParty,
-        secret_hash: &str,
-    ) -> StoreResult<()>;
-
     async fn third_party(&self, id: &ThirdPartyId) -> StoreResult<Option<ThirdParty>>;
 
     async fn list_third_parties(
@@ -119,21 +130,6 @@ pub trait Store: Send + Sync + Debug {
         after: Option<Seq>,
         limit: u32,
     ) -> StoreResult<Vec<(Seq, ThirdParty)>>;
-
-    async fn set_third_party_status(
-        &self,
-        id: &ThirdPartyId,
-        status: ThirdPartyStatus,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<ThirdParty>>;
-
-    /// Stores rules of one owner and bumps that owner's policy version,
-    /// in one transaction.
-    async fn create_rules(&self, owner: &Owner, rules: &[Rule]) -> StoreResult<()>;
-
-    /// Deletes one of `owner`'s rules and bumps the version; false when
-    /// `owner` has no such rule.
-    async fn delete_rule(&self, owner: &Owner, id: &RuleId) -> StoreResult<bool>;
 
     /// An owner's rules in creation order.
     async fn rules_of(&self, owner: &Owner) -> StoreResult<Vec<Rule>>;
@@ -151,20 +147,8 @@ pub trait Store: Send + Sync + Debug {
         member: Option<&MemberId>,
     ) -> StoreResult<DecisionFacts>;
 
-    /// Stores a persona with its rules, in one transaction.
-    async fn create_persona(&self, persona: &Persona, rules: &[Rule]) -> StoreResult<()>;
-
     /// Every persona, in creation order.
     async fn personas(&self) -> StoreResult<Vec<Persona>>;
-
-    /// Stores a delegation (its `seq` is assigned here) and bumps the
-    /// member's policy version, in one transaction. A second delegation of
-    /// the member with an identical scope is a `Conflict`.
-    async fn create_delegation(&self, delegation: &Delegation) -> StoreResult<Delegation>;
-
-    /// Deletes one of `member`'s delegations and bumps the version; false
-    /// when the member has no such delegation.
-    async fn delete_delegation(&self, member: &MemberId, id: &DelegationId) -> StoreResult<bool>;
 
     /// A member's delegations in creation order.
     async fn delegations_of(&self, member: &MemberId) -> StoreResult<Vec<Delegation>>;
@@ -172,9 +156,17 @@ pub trait Store: Send + Sync + Debug {
     /// Every delegation, for compiling at start.
     async fn all_delegations(&self) -> StoreResult<Vec<Delegation>>;
 
-    /// The members (still in the co-op) who delegate to `proxy`: how many,
-    /// and the ids of those in the public registry.
-    async fn delegators(&self, proxy: &Owner) -> StoreResult<(u64, Vec<MemberId>)>;
+    /// How many members (still in the co-op) delegate to `proxy`.
+    async fn count_delegators(&self, proxy: &Owner) -> StoreResult<u64>;
+
+    /// The members in the public registry (still in the co-op) who
+    /// delegate to `proxy`, in enrolment order, after `after`.
+    async fn public_delegators(
+        &self,
+        proxy: &Owner,
+        after: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Seq, MemberId)>>;
 
     /// For each owner, in order: its policy version and whether it can act
     /// as a proxy now (a persona that exists; a member still in the co-op
@@ -202,16 +194,9 @@ pub trait Store: Send + Sync + Debug {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ThirdParty>>;
 
-    /// Replaces a third party's client secret hash and revokes its access
-    /// tokens, in one transaction; `None` when no such third party.
-    async fn rotate_secret(
-        &self,
-        id: &ThirdPartyId,
-        secret_hash: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<ThirdParty>>;
-
-    /// Stores (or replaces) a member's value for one category.
+    /// Stores (or replaces) a member's value for one category; refused
+    /// with `OverLimit` when the member's values would exceed
+    /// `Limits::data_bytes_per_member` together.
     async fn put_data(
         &self,
         member: &MemberId,
@@ -246,6 +231,10 @@ pub trait Store: Send + Sync + Debug {
     /// Appends one access decision to the member's log.
     async fn log_access(&self, entry: &AccessRecord) -> StoreResult<()>;
 
+    /// Records a third party's call about a subject that stands for no
+    /// member of the co-op, at the same cost as `log_access`.
+    async fn log_unmatched_access(&self, entry: &UnmatchedAccess) -> StoreResult<()>;
+
     /// A member's access log, newest first, before position `before`.
     async fn access_log(
         &self,
@@ -256,12 +245,268 @@ pub trait Store: Send + Sync + Debug {
 
     /// Writes a whole generated co-op at once (the synthetic co-op
     /// generator), in one transaction, in large batches.
-    async fn bulk_load(&self, bulk: &Bulk) -> StoreResult<()>;
+    async fn bulk_load(&self, bulk: Bulk) -> StoreResult<()>;
+}
 
-    /// The member leaves: marked as gone, name erased, tokens deleted, own
-    /// rules and delegations deleted, policy version bumped; in one
-    /// transaction. False when no such member is in the co-op.
-    async fn leave(&self, member: &MemberId, now: DateTime<Utc>) -> StoreResult<bool>;
+/// A consent or membership change: what `Store::apply` commits.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A new member and their first token.
+    Enrol {
+        member: Member,
+        token: TokenHash,
+    },
+    /// A member's profile; `Missing` when they are not in the co-op.
+    UpdateMember {
+        id: MemberId,
+        patch: MemberPatch,
+    },
+    /// The member leaves: marked as gone, name erased, tokens, data,
+    /// connections, own rules and delegations deleted; `Missing` when no
+    /// such member is in the co-op.
+    Leave {
+        member: MemberId,
+        at: DateTime<Utc>,
+    },
+    ApproveThirdParty {
+        third_party: ThirdParty,
+        secret_hash: String,
+    },
+    /// `Missing` when no such third party.
+    SetThirdPartyStatus {
+        id: ThirdPartyId,
+        status: ThirdPartyStatus,
+        at: DateTime<Utc>,
+    },
+    /// A new client secret hash; every access token issued dies.
+    RotateSecret {
+        id: ThirdPartyId,
+        secret_hash: String,
+        at: DateTime<Utc>,
+    },
+    /// Rules of one owner; `OverLimit` past `Limits::rules_per_owner`.
+    AddRules {
+        owner: Owner,
+        rules: Vec<Rule>,
+    },
+    /// `Missing` when `owner` has no such rule.
+    DeleteRule {
+        owner: Owner,
+        id: RuleId,
+    },
+    PublishPersona {
+        persona: Persona,
+        rules: Vec<Rule>,
+    },
+    /// A delegation (its `seq` is assigned here); an identical scope of
+    /// the same member is a `Conflict`; `OverLimit` past
+    /// `Limits::delegations_per_member`.
+    Delegate {
+        delegation: Delegation,
+    },
+    /// `Missing` when the member has no such delegation.
+    Revoke {
+        member: MemberId,
+        id: DelegationId,
+    },
+}
+
+/// How a change ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// What the change was about does not exist; nothing changed.
+    Missing,
+    Member(Member),
+    ThirdParty(ThirdParty),
+    Delegation(Delegation),
+}
+
+/// What one member (or owner) may hold at most, so no one can grow the
+/// database or a decision's cost without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Rules of one owner: a member, a persona or the co-op.
+    pub rules_per_owner: u64,
+    pub delegations_per_member: u64,
+    /// The member's stored values together, serialized.
+    pub data_bytes_per_member: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            rules_per_owner: 1_000,
+            delegations_per_member: 100,
+            data_bytes_per_member: 1024 * 1024,
+        }
+    }
+}
+
+/// The typed face of `Store::apply`, one method per change.
+impl dyn Store {
+    async fn applied(&self, change: Change) -> StoreResult<Applied> {
+        self.apply(change).await
+    }
+
+    /// Stores a new member and their first token together.
+    pub async fn create_member(&self, member: &Member, token: &TokenHash) -> StoreResult<()> {
+        self.applied(Change::Enrol {
+            member: member.clone(),
+            token: token.clone(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Applies `patch`; `None` when the member does not exist or has left.
+    pub async fn update_member(
+        &self,
+        id: &MemberId,
+        patch: &MemberPatch,
+    ) -> StoreResult<Option<Member>> {
+        match self
+            .applied(Change::UpdateMember {
+                id: id.clone(),
+                patch: patch.clone(),
+            })
+            .await?
+        {
+            Applied::Member(member) => Ok(Some(member)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The member leaves; false when no such member is in the co-op.
+    pub async fn leave(&self, member: &MemberId, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.applied(Change::Leave {
+            member: member.clone(),
+            at,
+        })
+        .await
+        .map(|applied| applied == Applied::Done)
+    }
+
+    pub async fn create_third_party(
+        &self,
+        third_party: &ThirdParty,
+        secret_hash: &str,
+    ) -> StoreResult<()> {
+        self.applied(Change::ApproveThirdParty {
+            third_party: third_party.clone(),
+            secret_hash: secret_hash.to_owned(),
+        })
+        .await
+        .map(drop)
+    }
+
+    pub async fn set_third_party_status(
+        &self,
+        id: &ThirdPartyId,
+        status: ThirdPartyStatus,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<ThirdParty>> {
+        self.third_party_change(Change::SetThirdPartyStatus {
+            id: id.clone(),
+            status,
+            at,
+        })
+        .await
+    }
+
+    /// Replaces a third party's client secret hash and revokes its access
+    /// tokens; `None` when no such third party.
+    pub async fn rotate_secret(
+        &self,
+        id: &ThirdPartyId,
+        secret_hash: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<ThirdParty>> {
+        self.third_party_change(Change::RotateSecret {
+            id: id.clone(),
+            secret_hash: secret_hash.to_owned(),
+            at,
+        })
+        .await
+    }
+
+    async fn third_party_change(&self, change: Change) -> StoreResult<Option<ThirdParty>> {
+        match self.applied(change).await? {
+            Applied::ThirdParty(third_party) => Ok(Some(third_party)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Stores rules of one owner.
+    pub async fn create_rules(&self, owner: &Owner, rules: &[Rule]) -> StoreResult<()> {
+        self.applied(Change::AddRules {
+            owner: owner.clone(),
+            rules: rules.to_vec(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Deletes one of `owner`'s rules; false when `owner` has no such rule.
+    pub async fn delete_rule(&self, owner: &Owner, id: &RuleId) -> StoreResult<bool> {
+        self.applied(Change::DeleteRule {
+            owner: owner.clone(),
+            id: id.clone(),
+        })
+        .await
+        .map(|applied| applied == Applied::Done)
+    }
+
+    /// Stores a persona with its rules.
+    pub async fn create_persona(&self, persona: &Persona, rules: &[Rule]) -> StoreResult<()> {
+        self.applied(Change::PublishPersona {
+            persona: persona.clone(),
+            rules: rules.to_vec(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Stores a delegation, its `seq` assigned.
+    pub async fn create_delegation(&self, delegation: &Delegation) -> StoreResult<Delegation> {
+        match self
+            .applied(Change::Delegate {
+                delegation: delegation.clone(),
+            })
+            .await?
+        {
+            Applied::Delegation(stored) => Ok(stored),
+            other => Err(StoreError::Corrupt(format!(
+                "a new delegation was answered {other:?}"
+            ))),
+        }
+    }
+
+    /// Deletes one of `member`'s delegations; false when none such.
+    pub async fn delete_delegation(
+        &self,
+        member: &MemberId,
+        id: &DelegationId,
+    ) -> StoreResult<bool> {
+        self.applied(Change::Revoke {
+            member: member.clone(),
+            id: id.clone(),
+        })
+        .await
+        .map(|applied| applied == Applied::Done)
+    }
+}
+
+/// A third party's call about a subject that stands for no member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedAccess {
+    pub third_party: ThirdPartyId,
+    pub subject: String,
+    pub purpose: String,
+    pub action: datacoop_wire::Action,
+    pub decision: datacoop_wire::Verdict,
+    pub categories: Vec<datacoop_wire::LoggedCategory>,
+    pub at: DateTime<Utc>,
 }
 
 /// One access decision, as the log keeps it: ids and outcomes, no data.
@@ -277,7 +522,7 @@ pub struct AccessRecord {
 }
 
 /// A generated co-op, ready to write.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Bulk {
     pub members: Vec<Member>,
     pub third_parties: Vec<(ThirdParty, String)>,
@@ -308,13 +553,18 @@ pub struct DecisionFacts {
     pub member_version: i64,
 }
 
-/// Opens the database a URL names, creating an SQLite file if missing.
-/// Does not migrate.
+/// Opens the database a URL names, creating an SQLite file if missing,
+/// with the default `Limits`. Does not migrate.
 pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    connect_with(url, Limits::default()).await
+}
+
+/// Opens the database a URL names, enforcing `limits`. Does not migrate.
+pub async fn connect_with(url: &str, limits: Limits) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::connect(url, limits).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        Ok(Arc::new(PgStore::connect(url, limits).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

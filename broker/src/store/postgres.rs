@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, migrate::Migrator};
 
-use super::StoreResult;
+use super::Limits;
+use super::dialect::postgres;
 use super::mirror::Mirror;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -17,10 +18,13 @@ pub struct PgStore {
     /// Always `None`: replicas write behind each other's backs, so every
     /// decision reads the database.
     mirror: Option<std::sync::Arc<Mirror>>,
+    limits: Limits,
+    /// The writes under way, each in a task of its own.
+    writes: tokio_util::task::TaskTracker,
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, limits: Limits) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("datacoop");
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -28,164 +32,13 @@ impl PgStore {
             .idle_timeout(Some(Duration::from_secs(600)))
             .connect_with(options)
             .await?;
-        Ok(Self { pool, mirror: None })
+        Ok(Self {
+            pool,
+            mirror: None,
+            limits,
+            writes: tokio_util::task::TaskTracker::new(),
+        })
     }
 }
 
-mod sql {
-    macro_rules! member_columns {
-        () => {
-            "seq, id, display_name, registry, accepts_delegations, created_at"
-        };
-    }
-    macro_rules! third_party_columns {
-        () => {
-            "seq, id, name, class, status, webhook_url, client_id, created_at, updated_at"
-        };
-    }
-
-    pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
-    pub const INSERT_SETTING_IF_ABSENT: &str =
-        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
-
-    pub const INSERT_MEMBER: &str = "INSERT INTO members \
-        (id, display_name, registry, accepts_delegations, created_at) VALUES ($1, $2, $3, $4, $5)";
-    pub const INSERT_MEMBER_TOKEN: &str =
-        "INSERT INTO member_tokens (token_hash, member_id, created_at) VALUES ($1, $2, $3)";
-    pub const SELECT_MEMBER: &str = concat!(
-        "SELECT ",
-        member_columns!(),
-        " FROM members WHERE id = $1 AND left_at IS NULL"
-    );
-    pub const SELECT_MEMBER_BY_TOKEN: &str = "SELECT m.seq, m.id, m.display_name, m.registry, \
-        m.accepts_delegations, m.created_at FROM member_tokens t JOIN members m ON m.id = t.member_id \
-        WHERE t.token_hash = $1 AND m.left_at IS NULL";
-    pub const LIST_MEMBERS: &str = concat!(
-        "SELECT ",
-        member_columns!(),
-        " FROM members WHERE seq > $1 AND left_at IS NULL ORDER BY seq LIMIT $2"
-    );
-    pub const UPDATE_MEMBER: &str = concat!(
-        "UPDATE members SET \
-         display_name = CASE WHEN $1 THEN $2 ELSE display_name END, \
-         registry = COALESCE($3, registry), \
-         accepts_delegations = COALESCE($4, accepts_delegations) \
-         WHERE id = $5 AND left_at IS NULL RETURNING ",
-        member_columns!()
-    );
-
-    pub const INSERT_THIRD_PARTY: &str = "INSERT INTO third_parties \
-        (id, name, class, status, webhook_url, client_id, client_secret_hash, created_at, updated_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    pub const SELECT_THIRD_PARTY: &str = concat!(
-        "SELECT ",
-        third_party_columns!(),
-        " FROM third_parties WHERE id = $1"
-    );
-    pub const LIST_THIRD_PARTIES: &str = concat!(
-        "SELECT ",
-        third_party_columns!(),
-        " FROM third_parties WHERE seq > $1 ORDER BY seq LIMIT $2"
-    );
-    pub const UPDATE_THIRD_PARTY_STATUS: &str = concat!(
-        "UPDATE third_parties SET status = $1, updated_at = $2 WHERE id = $3 RETURNING ",
-        third_party_columns!()
-    );
-
-    macro_rules! rule_columns {
-        () => {
-            "id, owner_kind, owner_id, effect, action, requester_kind, requester_value, \
-             data_categories, purposes, not_before, expires_at, created_at, cedar"
-        };
-    }
-    pub const INSERT_RULE: &str = concat!(
-        "INSERT INTO rules (",
-        rule_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-    );
-    pub const DELETE_RULE: &str =
-        "DELETE FROM rules WHERE id = $1 AND owner_kind = $2 AND owner_id = $3";
-    pub const RULES_OF: &str = concat!(
-        "SELECT ",
-        rule_columns!(),
-        " FROM rules WHERE owner_kind = $1 AND owner_id = $2 ORDER BY seq"
-    );
-    pub const ALL_RULES: &str = concat!("SELECT ", rule_columns!(), " FROM rules ORDER BY seq");
-    pub const BUMP_POLICY_VERSION: &str = "INSERT INTO policy_versions (owner_kind, owner_id, version) \
-        VALUES ($1, $2, 1) ON CONFLICT (owner_kind, owner_id) DO UPDATE SET version = policy_versions.version + 1";
-    pub const ALL_POLICY_VERSIONS: &str =
-        "SELECT owner_kind, owner_id, version FROM policy_versions";
-    pub const DECISION_FACTS: &str = "SELECT \
-        (SELECT class FROM third_parties WHERE id = $1) AS class, \
-        (SELECT status FROM third_parties WHERE id = $1) AS status, \
-        EXISTS (SELECT 1 FROM members WHERE id = $2 AND left_at IS NULL) AS member_active, \
-        COALESCE((SELECT version FROM policy_versions WHERE owner_kind = 'coop' AND owner_id = ''), 0) AS coop_version, \
-        COALESCE((SELECT version FROM policy_versions WHERE owner_kind = 'member' AND owner_id = $2), 0) AS member_version";
-
-    pub const INSERT_PERSONA: &str =
-        "INSERT INTO personas (id, name, description, created_at) VALUES ($1, $2, $3, $4)";
-    pub const LIST_PERSONAS: &str =
-        "SELECT id, name, description, created_at FROM personas ORDER BY seq";
-
-    pub const ALL_THIRD_PARTY_FACTS: &str = "SELECT id, class, status FROM third_parties";
-    pub const ALL_ACTIVE_MEMBER_IDS: &str =
-        "SELECT id, accepts_delegations FROM members WHERE left_at IS NULL";
-
-    pub const ALL_PERSONA_IDS: &str = "SELECT id FROM personas";
-    pub const INSERT_DELEGATION: &str = "INSERT INTO delegations \
-        (id, member_id, proxy_kind, proxy_id, data_categories, purposes, scope_key, created_at, cedar) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq";
-    pub const DELETE_DELEGATION: &str = "DELETE FROM delegations WHERE id = $1 AND member_id = $2";
-    pub const DELEGATIONS_OF: &str = "SELECT seq, id, member_id, proxy_kind, proxy_id, data_categories, purposes, created_at, cedar FROM delegations WHERE member_id = $1 ORDER BY seq";
-    pub const ALL_DELEGATIONS: &str = "SELECT seq, id, member_id, proxy_kind, proxy_id, data_categories, purposes, created_at, cedar FROM delegations ORDER BY seq";
-    pub const DELEGATORS: &str = "SELECT DISTINCT m.id, m.registry FROM delegations d \
-        JOIN members m ON m.id = d.member_id WHERE d.proxy_kind = $1 AND d.proxy_id = $2 AND m.left_at IS NULL";
-    pub const OWNER_STATES: &str = "SELECT o.owner_key, \
-        COALESCE((SELECT v.version FROM policy_versions v WHERE v.owner_kind = o.kind AND v.owner_id = o.id), 0) AS version, \
-        CASE WHEN o.kind = 'member' THEN EXISTS (SELECT 1 FROM members m WHERE m.id = o.id \
-             AND m.left_at IS NULL AND m.accepts_delegations) \
-             ELSE EXISTS (SELECT 1 FROM personas p WHERE p.id = o.id) END AS can_proxy \
-        FROM (SELECT k.value AS owner_key, \
-              CASE WHEN k.value LIKE 'member:%' THEN 'member' ELSE 'persona' END AS kind, \
-              CASE WHEN k.value LIKE 'member:%' THEN substr(k.value, 8) ELSE substr(k.value, 9) END AS id \
-              FROM jsonb_array_elements_text($1::jsonb) AS k(value)) o";
-    pub const MARK_LEFT: &str =
-        "UPDATE members SET left_at = $1, display_name = NULL WHERE id = $2 AND left_at IS NULL";
-    pub const DELETE_TOKENS_OF: &str = "DELETE FROM member_tokens WHERE member_id = $1";
-    pub const DELETE_DELEGATIONS_OF: &str = "DELETE FROM delegations WHERE member_id = $1";
-    pub const DELETE_RULES_OF: &str = "DELETE FROM rules WHERE owner_kind = $1 AND owner_id = $2";
-
-    pub const SELECT_CLIENT: &str = "SELECT seq, id, name, class, status, webhook_url, client_id, created_at, updated_at FROM third_parties WHERE client_id = $1";
-    pub const SELECT_CLIENT_SECRET_HASH: &str =
-        "SELECT client_secret_hash FROM third_parties WHERE id = $1";
-    pub const DELETE_EXPIRED_ACCESS_TOKENS: &str =
-        "DELETE FROM access_tokens WHERE expires_at <= $1";
-    pub const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens \
-        (token_hash, third_party_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
-    pub const THIRD_PARTY_BY_TOKEN: &str = "SELECT t.seq, t.id, t.name, t.class, t.status, t.webhook_url, t.client_id, t.created_at, t.updated_at FROM access_tokens a \
-        JOIN third_parties t ON t.id = a.third_party_id WHERE a.token_hash = $1 AND a.expires_at > $2";
-    pub const ROTATE_SECRET: &str = "UPDATE third_parties SET client_secret_hash = $1, updated_at = $2 \
-        WHERE id = $3 RETURNING seq, id, name, class, status, webhook_url, client_id, created_at, updated_at";
-    pub const DELETE_ACCESS_TOKENS_OF: &str = "DELETE FROM access_tokens WHERE third_party_id = $1";
-
-    pub const PUT_DATA: &str = "INSERT INTO member_data (member_id, category, value, updated_at) VALUES ($1, $2, $3, $4) \
-        ON CONFLICT (member_id, category) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
-    pub const DATA_OF: &str =
-        "SELECT category, value FROM member_data WHERE member_id = $1 ORDER BY category";
-    pub const INSERT_CONNECTION: &str = "INSERT INTO connections (member_id, third_party_id, subject, created_at) \
-        VALUES ($1, $2, $3, $4) ON CONFLICT (member_id, third_party_id) DO NOTHING";
-    pub const SELECT_CONNECTION: &str =
-        "SELECT subject FROM connections WHERE member_id = $1 AND third_party_id = $2";
-    pub const CONNECTIONS_OF: &str = "SELECT third_party_id, subject FROM connections WHERE member_id = $1 ORDER BY created_at, third_party_id";
-    pub const MEMBER_BY_SUBJECT: &str = "SELECT c.member_id FROM connections c JOIN members m ON m.id = c.member_id \
-        WHERE c.third_party_id = $1 AND c.subject = $2 AND m.left_at IS NULL";
-    pub const LOG_ACCESS: &str = "INSERT INTO access_log \
-        (member_id, third_party_id, purpose, action, decision, categories, at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    pub const ACCESS_LOG: &str = "SELECT seq, member_id, third_party_id, purpose, action, decision, categories, at \
-        FROM access_log WHERE member_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
-    pub const DELETE_DATA_OF: &str = "DELETE FROM member_data WHERE member_id = $1";
-    pub const DELETE_CONNECTIONS_OF: &str = "DELETE FROM connections WHERE member_id = $1";
-    pub const AFTER_ERASURE: Option<&str> = None;
-}
-
-sql_store!(PgStore, sqlx::Postgres, sql, MIGRATOR);
+sql_store!(PgStore, sqlx::Postgres, postgres, MIGRATOR);

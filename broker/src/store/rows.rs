@@ -334,3 +334,24 @@ impl AccessRow {
         ))
     }
 }
+
+/// How the log names an action.
+pub(super) fn action_text(action: datacoop_wire::Action) -> &'static str {
+    match action {
+        datacoop_wire::Action::Access => "access",
+        datacoop_wire::Action::Aggregate => "aggregate",
+    }
+}
+
+/// How the log names a verdict.
+pub(super) fn verdict_text(verdict: datacoop_wire::Verdict) -> &'static str {
+    match verdict {
+        datacoop_wire::Verdict::Allow => "allow",
+        datacoop_wire::Verdict::Deny => "deny",
+    }
+}
+
+/// The log's text of each category's outcome.
+pub(super) fn logged_categories(categories: &[datacoop_wire::LoggedCategory]) -> String {
+    serde_json::to_string(categories).unwrap_or_else(|_| "[]".to_owned())
+}

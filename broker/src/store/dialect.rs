@@ -1,0 +1,42 @@
+//! Everything the two databases say differently, in one place. The rest
+//! of the SQL (`sql.rs`) is one text for both.
+
+/// The statement of `Store::owner_states`, around the one fragment that
+/// differs: how a JSON array of owner keys (`$1`) becomes rows `k(value)`.
+macro_rules! owner_states {
+    ($keys:literal) => {
+        concat!(
+            "SELECT o.owner_key, \
+             COALESCE((SELECT v.version FROM policy_versions v WHERE v.owner_kind = o.kind AND v.owner_id = o.id), 0) AS version, \
+             CASE WHEN o.kind = 'member' THEN EXISTS (SELECT 1 FROM members m WHERE m.id = o.id \
+                  AND m.left_at IS NULL AND m.accepts_delegations) \
+                  ELSE EXISTS (SELECT 1 FROM personas p WHERE p.id = o.id) END AS can_proxy \
+             FROM (SELECT k.value AS owner_key, \
+                   CASE WHEN k.value LIKE 'member:%' THEN 'member' ELSE 'persona' END AS kind, \
+                   CASE WHEN k.value LIKE 'member:%' THEN substr(k.value, 8) ELSE substr(k.value, 9) END AS id \
+                   FROM ",
+            $keys,
+            ") o"
+        )
+    };
+}
+
+/// SQLite.
+pub mod sqlite {
+    /// A JSON array as rows: the `json_each` table-valued function.
+    pub const OWNER_STATES: &str = owner_states!("json_each($1) AS k");
+    /// After an erasure commits: copy the write-ahead log back into the
+    /// database and truncate it, so no older page holding the erased data
+    /// stays on disk (with `secure_delete`, the freed pages are zeroed).
+    pub const AFTER_ERASURE: Option<&str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// PostgreSQL.
+pub mod postgres {
+    /// A JSON array as rows: `jsonb_array_elements_text`.
+    pub const OWNER_STATES: &str =
+        owner_states!("jsonb_array_elements_text($1::jsonb) AS k(value)");
+    /// Nothing to do: PostgreSQL keeps no erased row in a file we manage
+    /// (vacuum reclaims dead tuples).
+    pub const AFTER_ERASURE: Option<&str> = None;
+}
