@@ -2,6 +2,7 @@
 //!
 //! `ARCHITECTURE.md` at the repository root maps this crate.
 
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod consent;

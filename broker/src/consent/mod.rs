@@ -433,6 +433,60 @@ impl Engine {
         let own = self
             .slice(&member_owner, facts.member_version, &coop)
             .await?;
+        self.decide_cells(input, class, &member_id, own, &coop, now)
+            .await
+    }
+
+    /// Decides `input` as for a member in the co-op who has no rules and
+    /// no delegations, whoever `input.member` names: what a third party is
+    /// told about a subject that stands for no member (http-contract: "an
+    /// unknown subject, or one whose member has left, is answered exactly
+    /// like a member with no consent"). The same steps and the same Cedar
+    /// evaluation as for a member: co-op rules deny (§4 step 3), anything
+    /// else is `no_consent` (step 4, a silent governor).
+    pub async fn decide_as_silent_member(
+        &self,
+        input: &DecisionInput,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, EngineError> {
+        let facts = self
+            .store
+            .decision_facts(ThirdPartyId::parse(&input.requester).as_ref(), None)
+            .await?;
+        let Some((class, ThirdPartyStatus::Active)) = facts.requester else {
+            let categories = input
+                .categories
+                .iter()
+                .map(|category| CategoryOutcome {
+                    category: category.clone(),
+                    verdict: Verdict::Deny,
+                    reason: Reason::RequesterInactive,
+                    decided_by: Decider::Coop,
+                    chain: vec![input.member.clone()],
+                    rules: Vec::new(),
+                })
+                .collect();
+            return Ok(outcome(categories, now));
+        };
+        let member = MemberId::from_trusted(input.member.clone());
+        let coop = self.coop_slice(facts.coop_version).await?;
+        let silent = Arc::new(self.evaluator.slice(&coop, 0, &[])?);
+        self.decide_cells(input, class, &member, silent, &coop, now)
+            .await
+    }
+
+    /// §4 steps 3 and 4 for every requested category of `member`, whose
+    /// own slice is `own`.
+    async fn decide_cells(
+        &self,
+        input: &DecisionInput,
+        class: RequesterClass,
+        member_id: &MemberId,
+        own: Arc<Slice>,
+        coop: &Slice,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, EngineError> {
+        let member_owner = Owner::Member(member_id.clone());
         let mut states = HashMap::new();
         let mut categories = Vec::with_capacity(input.categories.len());
         for category in &input.categories {
@@ -442,11 +496,11 @@ impl Engine {
                 action: input.action,
                 category,
                 purpose: &input.purpose,
-                member: &member_id,
+                member: member_id,
                 now,
             };
             categories.push(
-                self.walk(&cell, &member_owner, Arc::clone(&own), &coop, &mut states)
+                self.walk(&cell, &member_owner, Arc::clone(&own), coop, &mut states)
                     .await?,
             );
         }

@@ -7,10 +7,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json as JsonResponse, Router};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use datacoop_wire::{
-    AccessLogEntry, AccessRequest, AccessResponse, Action, CategoryDecision, Connection,
-    CreateConnection, DecidedBy, Export, Reason, Verdict,
+    AccessLogEntry, AccessRequest, AccessResponse, CategoryDecision, Connection, CreateConnection,
+    DecidedBy, Export,
 };
+use futures_util::StreamExt;
 
 use super::AppState;
 use super::auth::{AuthMember, AuthThirdParty};
@@ -18,12 +24,11 @@ use super::error::ApiError;
 use super::extract::{Json, RawQuery};
 use super::members::me;
 use super::pagination::PageRequest;
-use crate::consent::{Decider, DecisionInput};
+use crate::app;
 use crate::credentials;
-use crate::domain::rule::{Owner, Rule};
-use crate::domain::vocabulary::TermId;
+use crate::domain::rule::Rule;
 use crate::domain::{MemberId, ThirdPartyId};
-use crate::store::{AccessRecord, Seq};
+use crate::store::AccessRecord;
 
 /// The largest value one category may hold, serialized.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -224,6 +229,7 @@ async fn access_log(
 }
 
 /// Everything the co-op holds about the calling member, in one document.
+/// The access log is last and is sent as it is read, a page at a time.
 #[utoipa::path(
     get, path = "/v1/me/export", tag = "member",
     responses(
@@ -236,40 +242,68 @@ async fn access_log(
 async fn export(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
-) -> Result<JsonResponse<Export>, ApiError> {
-    let owner = Owner::Member(member.id.clone());
-    let rules = state.store.rules_of(&owner).await?;
-    let delegations = state.store.delegations_of(&member.id).await?;
-    let proxies: Vec<Owner> = delegations.iter().map(|d| d.proxy.clone()).collect();
-    let states = state.store.owner_states(&proxies).await?;
-    let mut log = Vec::new();
-    let mut before: Option<Seq> = None;
-    loop {
-        let rows = state.store.access_log(&member.id, before, 500).await?;
-        let done = rows.len() < 500;
-        before = rows.last().map(|(seq, _)| *seq);
-        log.extend(rows.into_iter().map(|(_, record)| log_entry(record)));
-        if done {
-            break;
-        }
-    }
-    let delegations = delegations
-        .iter()
-        .zip(states)
-        .map(|(delegation, proxy)| super::delegations::to_wire(delegation, proxy.can_proxy))
-        .collect();
-    let connections = connections_of(&state, &member.id).await?;
-    let data = values(state.store.data_of(&member.id).await?);
+) -> Result<Response, ApiError> {
+    let id = member.id.clone();
+    let holdings = app::export::holdings(state.store.as_ref(), member)
+        .await
+        .map_err(ApiError::internal)?;
     let exported_at = state.clock.now();
-    Ok(JsonResponse(Export {
-        profile: me(member),
-        data,
-        rules: rules.iter().map(Rule::to_wire).collect(),
-        delegations,
-        connections,
-        access_log: log,
-        exported_at,
-    }))
+    let delegations: Vec<_> = holdings
+        .delegations
+        .iter()
+        .map(|(delegation, active)| super::delegations::to_wire(delegation, *active))
+        .collect();
+    let connections: Vec<Connection> = holdings
+        .connections
+        .into_iter()
+        .map(|(third_party, subject)| Connection {
+            third_party,
+            subject,
+        })
+        .collect();
+    let rules: Vec<_> = holdings.rules.iter().map(Rule::to_wire).collect();
+    // The document's fields, the access log last, so it can follow as it
+    // is read: `{"profile":…,…,"access_log":[` entries `]}`.
+    let head = format!(
+        "{{\"profile\":{},\"data\":{},\"rules\":{},\"delegations\":{},\"connections\":{},\"exported_at\":{},\"access_log\":[",
+        json(&me(holdings.member))?,
+        json(&values(holdings.data))?,
+        json(&rules)?,
+        json(&delegations)?,
+        json(&connections)?,
+        json(&exported_at)?,
+    );
+    let mut first = true;
+    let pages = app::export::access_log(Arc::clone(&state.store), id).map(move |page| {
+        let page = page.map_err(|error| {
+            tracing::error!(error = format!("{error:#}"), "export failed midway");
+            std::io::Error::other("the export could not be read")
+        })?;
+        let mut chunk = String::new();
+        for record in page {
+            if !std::mem::take(&mut first) {
+                chunk.push(',');
+            }
+            chunk.push_str(
+                &serde_json::to_string(&log_entry(record)).map_err(std::io::Error::other)?,
+            );
+        }
+        Ok::<_, std::io::Error>(Bytes::from(chunk))
+    });
+    let body = futures_util::stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(pages)
+        .chain(futures_util::stream::once(async {
+            Ok(Bytes::from_static(b"]}"))
+        }));
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(ApiError::internal)
 }
 
 /// A third party reads a member's data: every requested category is a
@@ -295,97 +329,40 @@ async fn access(
 ) -> Result<JsonResponse<AccessResponse>, ApiError> {
     let (categories, purpose) =
         super::decisions::requested_terms(&state, &body.data_categories, &body.purpose)?;
-    let now = state.clock.now();
-    // An unknown subject, or one whose member left, is answered exactly
-    // like a member with no consent.
-    let Some(member) = state
-        .store
-        .member_by_subject(&third_party.id, &body.subject)
-        .await?
-    else {
-        let categories = categories
-            .iter()
-            .map(|category| CategoryDecision {
-                category: category.to_string(),
-                decision: Verdict::Deny,
-                reason: Reason::NoConsent,
-                decided_by: DecidedBy::Member(body.subject.clone()),
-                chain: vec![body.subject.clone()],
-                rules: Vec::new(),
-            })
-            .collect();
-        return Ok(JsonResponse(AccessResponse {
-            decision: Verdict::Deny,
-            categories,
-            data: serde_json::Map::new(),
-        }));
+    let request = app::access::AccessRequest {
+        third_party: third_party.id,
+        subject: body.subject.clone(),
+        categories,
+        purpose,
     };
-    let input = DecisionInput {
-        member: member.to_string(),
-        requester: third_party.id.to_string(),
-        action: Action::Access,
-        categories: categories.clone(),
-        purpose: purpose.clone(),
-    };
-    let outcome = state
-        .engine
-        .decide(&input, now)
-        .await
-        .map_err(ApiError::internal)?;
-    let allowed: Vec<&TermId> = outcome
-        .categories
-        .iter()
-        .filter(|category| category.verdict == Verdict::Allow)
-        .map(|category| &category.category)
-        .collect();
-    let data = if allowed.is_empty() {
-        serde_json::Map::new()
-    } else {
-        values(state.store.data_of(&member).await?)
-            .into_iter()
-            .filter(|(stored, _)| {
-                TermId::parse(stored)
-                    .is_ok_and(|stored| allowed.iter().any(|allowed| allowed.covers(&stored)))
-            })
-            .collect()
-    };
-    let record = AccessRecord {
-        member,
-        third_party: third_party.id.clone(),
-        purpose: purpose.to_string(),
-        action: Action::Access,
-        decision: outcome.verdict,
-        categories: outcome
-            .categories
-            .iter()
-            .map(|category| datacoop_wire::LoggedCategory {
-                category: category.category.to_string(),
-                decision: category.verdict,
-                reason: category.reason,
-            })
-            .collect(),
-        at: now,
-    };
-    state.store.log_access(&record).await?;
+    let answer = app::access::read(
+        state.store.as_ref(),
+        &state.engine,
+        request,
+        state.clock.now(),
+    )
+    .await
+    .map_err(ApiError::internal)?;
     // The third party sees its subject in place of member ids, and no rule ids.
-    let categories = outcome
+    let categories = answer
         .categories
-        .iter()
+        .into_iter()
         .map(|category| CategoryDecision {
             category: category.category.to_string(),
             decision: category.verdict,
             reason: category.reason,
-            decided_by: match category.decided_by {
-                Decider::Coop => DecidedBy::Coop(true),
-                Decider::Member(_) | Decider::Persona(_) => DecidedBy::Member(body.subject.clone()),
+            decided_by: if category.by_coop {
+                DecidedBy::Coop(true)
+            } else {
+                DecidedBy::Member(body.subject.clone())
             },
             chain: vec![body.subject.clone()],
             rules: Vec::new(),
         })
         .collect();
     Ok(JsonResponse(AccessResponse {
-        decision: outcome.verdict,
+        decision: answer.verdict,
         categories,
-        data,
+        data: values(answer.data),
     }))
 }

@@ -20,4 +20,5 @@ mod router;
 mod scenarios;
 mod service;
 mod storage;
+mod subjects;
 mod support;

@@ -10,7 +10,7 @@ use crate::router::assert_problem;
 use crate::support::{ADMIN, TestApp};
 
 /// Approves a third party of `class` and returns (id, access token).
-async fn third_party_with_token(app: &TestApp, class: &str) -> (String, String) {
+pub async fn third_party_with_token(app: &TestApp, class: &str) -> (String, String) {
     let (_, created) = app
         .call(
             Method::POST,
@@ -37,7 +37,7 @@ async fn third_party_with_token(app: &TestApp, class: &str) -> (String, String) 
     )
 }
 
-async fn subject(app: &TestApp, member_token: &str, third_party: &str) -> String {
+pub async fn subject(app: &TestApp, member_token: &str, third_party: &str) -> String {
     let (status, body) = app
         .call(
             Method::POST,
@@ -50,7 +50,7 @@ async fn subject(app: &TestApp, member_token: &str, third_party: &str) -> String
     body["subject"].as_str().unwrap().to_owned()
 }
 
-async fn access(
+pub async fn access(
     app: &TestApp,
     token: &str,
     subject: &str,

@@ -1,0 +1,74 @@
+//! Everything the co-op holds about a member (`GET /v1/me/export`). The
+//! access log can be long, so it is read a page at a time while the
+//! document is sent, never held in memory whole.
+
+use std::sync::Arc;
+
+use futures_util::Stream;
+
+use super::AppError;
+use crate::domain::rule::{Owner, Rule};
+use crate::domain::{Delegation, Member, MemberId};
+use crate::store::{AccessRecord, Seq, Store, StoreError};
+
+/// Rows of the access log read at a time.
+pub const LOG_PAGE: u32 = 500;
+
+/// Everything but the access log.
+#[derive(Debug, Clone)]
+pub struct Holdings {
+    pub member: Member,
+    /// `(category, JSON text)`, by category.
+    pub data: Vec<(String, String)>,
+    pub rules: Vec<Rule>,
+    /// Each delegation, and whether it is active now.
+    pub delegations: Vec<(Delegation, bool)>,
+    /// `(third party id, subject)`, oldest first.
+    pub connections: Vec<(String, String)>,
+}
+
+pub async fn holdings(store: &dyn Store, member: Member) -> Result<Holdings, AppError> {
+    let rules = store.rules_of(&Owner::Member(member.id.clone())).await?;
+    let delegations = store.delegations_of(&member.id).await?;
+    let proxies: Vec<Owner> = delegations.iter().map(|d| d.proxy.clone()).collect();
+    let states = store.owner_states(&proxies).await?;
+    let delegations = delegations
+        .into_iter()
+        .zip(states)
+        .map(|(delegation, state)| (delegation, state.can_proxy))
+        .collect();
+    let connections = store.connections_of(&member.id).await?;
+    let data = store.data_of(&member.id).await?;
+    Ok(Holdings {
+        member,
+        data,
+        rules,
+        delegations,
+        connections,
+    })
+}
+
+/// The member's access log, newest first, one page at a time.
+pub fn access_log(
+    store: Arc<dyn Store>,
+    member: MemberId,
+) -> impl Stream<Item = Result<Vec<AccessRecord>, StoreError>> + Send + 'static {
+    // The state: where the next page starts; `None` once the log is read.
+    futures_util::stream::try_unfold(Some(None::<Seq>), move |next| {
+        let store = Arc::clone(&store);
+        let member = member.clone();
+        async move {
+            let Some(before) = next else {
+                return Ok(None);
+            };
+            let rows = store.access_log(&member, before, LOG_PAGE).await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let more = rows.len() == usize::try_from(LOG_PAGE).unwrap_or(usize::MAX);
+            let last = rows.last().map(|(seq, _)| *seq);
+            let page = rows.into_iter().map(|(_, record)| record).collect();
+            Ok(Some((page, more.then_some(last))))
+        }
+    })
+}
