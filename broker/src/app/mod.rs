@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod export;
+pub mod members;
 
 use crate::consent::EngineError;
 use crate::store::StoreError;

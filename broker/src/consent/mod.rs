@@ -204,6 +204,8 @@ struct Shape {
     /// The co-op shape this one was built on, kept alive so its address
     /// (part of this shape's key) cannot be reused while this shape lives.
     _coop: Option<Arc<Shape>>,
+    /// The interned policies this shape uses, kept alive while it lives.
+    _policies: Vec<Arc<Policy>>,
 }
 
 /// What identifies a shape: the co-op shape it was built on (by address;
@@ -228,7 +230,8 @@ pub struct Evaluator {
     /// Parsed policies by their text without the `@id` line. Rules that
     /// differ only in id (most of a co-op's, made from the same presets)
     /// share one parsed condition: less memory, and hot in the CPU cache.
-    interned: Mutex<HashMap<String, Policy>>,
+    /// Weak: the shapes using a policy keep it; one no shape uses goes.
+    interned: Mutex<HashMap<String, std::sync::Weak<Policy>>>,
     /// Compiled shapes by their key; weak, so a shape no owner uses goes.
     shapes: Mutex<HashMap<ShapeKey, std::sync::Weak<Shape>>>,
 }
@@ -303,6 +306,23 @@ impl Engine {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = slices;
         Ok(())
+    }
+
+    /// Drops `owner`'s compiled slice (an owner who left the co-op); a
+    /// later decision that needs it compiles it again from the store.
+    pub fn forget(&self, owner: &Owner) {
+        self.slices
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(owner);
+    }
+
+    /// How many owners have a compiled slice cached.
+    pub fn cached_slices(&self) -> usize {
+        self.slices
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     pub fn evaluator(&self) -> &Evaluator {
@@ -425,8 +445,12 @@ impl Engine {
         };
         // §4 step 2: the member must be known and still in the co-op.
         let (Some(member_id), Some(member_owner), true) =
-            (member_id, member_owner, facts.member_active)
+            (member_id, member_owner.clone(), facts.member_active)
         else {
+            // A member who left keeps no compiled slice.
+            if let Some(owner) = &member_owner {
+                self.forget(owner);
+            }
             return Ok(outcome(fixed(Reason::MemberInactive), now));
         };
         let coop = self.coop_slice(facts.coop_version).await?;
@@ -658,6 +682,16 @@ impl Evaluator {
         })
     }
 
+    /// How many distinct rule texts are compiled and in use.
+    pub fn live_policies(&self) -> usize {
+        self.interned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|policy| policy.strong_count() > 0)
+            .count()
+    }
+
     pub fn model(&self) -> &CedarModel {
         &self.model
     }
@@ -694,8 +728,9 @@ impl Evaluator {
                 .collect(),
         );
         let rule_ids: Vec<String> = rules.iter().map(|rule| rule.id.to_string()).collect();
+        // Every slice on a co-op slice shares its list of co-op rule ids.
         let (coop_version, coop_rule_ids) = match coop {
-            Some(coop) => (coop.version, Arc::new(coop.rule_ids.clone())),
+            Some(coop) => (coop.version, Arc::clone(&coop.coop_rule_ids)),
             None => (0, Arc::new(rule_ids.clone())),
         };
         let slice = |shape| Slice {
@@ -706,6 +741,12 @@ impl Evaluator {
             coop_rule_ids,
             delegations: Vec::new(),
         };
+        if let Some(shape) = self.known_shape(&key) {
+            return Ok(slice(shape));
+        }
+        // Compiled with no lock held: other slices compile meanwhile. Two
+        // compiling the same shape at once both finish; the first kept wins.
+        let compiled = Arc::new(self.shape(coop_shape, rules)?);
         let mut shapes = self
             .shapes
             .lock()
@@ -713,12 +754,19 @@ impl Evaluator {
         if let Some(shape) = shapes.get(&key).and_then(std::sync::Weak::upgrade) {
             return Ok(slice(shape));
         }
-        let shape = Arc::new(self.shape(coop_shape, rules)?);
         if shapes.len() >= 1024 && shapes.len().is_power_of_two() {
             shapes.retain(|_, shape| shape.strong_count() > 0);
         }
-        shapes.insert(key, Arc::downgrade(&shape));
-        Ok(slice(shape))
+        shapes.insert(key, Arc::downgrade(&compiled));
+        Ok(slice(compiled))
+    }
+
+    fn known_shape(&self, key: &ShapeKey) -> Option<Arc<Shape>> {
+        self.shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .and_then(std::sync::Weak::upgrade)
     }
 
     fn shape(&self, coop: Option<Arc<Shape>>, rules: &[Rule]) -> Result<Shape, CedarError> {
@@ -748,10 +796,11 @@ impl Evaluator {
                 "#"
             }
         };
+        let mut interned = Vec::with_capacity(rules.len());
         for (index, rule) in rules.iter().enumerate() {
-            let policy = self
-                .policy(rule)?
-                .new_id(PolicyId::new(format!("{prefix}{index}")));
+            let shared = self.policy(rule)?;
+            let policy = Policy::clone(&shared).new_id(PolicyId::new(format!("{prefix}{index}")));
+            interned.push(shared);
             match policy.effect() {
                 cedar_policy::Effect::Permit => add(&mut permits, policy.clone())?,
                 cedar_policy::Effect::Forbid => has_forbids = true,
@@ -762,26 +811,37 @@ impl Evaluator {
             all,
             permits: (has_forbids && !permits.is_empty()).then_some(permits),
             _coop: coop,
+            _policies: interned,
         })
     }
 
     /// The compiled policy of a stored rule's text, its condition shared
     /// with every other rule of the same text.
-    fn policy(&self, rule: &Rule) -> Result<Policy, CedarError> {
+    fn policy(&self, rule: &Rule) -> Result<Arc<Policy>, CedarError> {
         let body = body_of(&rule.cedar);
+        let known = self
+            .interned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(body)
+            .and_then(std::sync::Weak::upgrade);
+        if let Some(policy) = known {
+            return Ok(policy);
+        }
+        // Parsed with no lock held.
+        let parsed = Arc::new(self.model.parse_policy(rule.id.as_str(), body)?);
         let mut interned = self
             .interned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let shared = match interned.get(body) {
-            Some(policy) => policy.clone(),
-            None => {
-                let policy = self.model.parse_policy(rule.id.as_str(), body)?;
-                interned.insert(body.to_owned(), policy.clone());
-                policy
-            }
-        };
-        Ok(shared)
+        if let Some(policy) = interned.get(body).and_then(std::sync::Weak::upgrade) {
+            return Ok(policy);
+        }
+        if interned.len() >= 1024 && interned.len().is_power_of_two() {
+            interned.retain(|_, policy| policy.strong_count() > 0);
+        }
+        interned.insert(body.to_owned(), Arc::downgrade(&parsed));
+        Ok(parsed)
     }
 
     /// Decides one cell for `owner`, whose slice (built on the co-op's)

@@ -79,7 +79,15 @@ async fn leave(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.leave(&member.id, state.clock.now()).await? {
+    let left = crate::app::members::leave(
+        state.store.as_ref(),
+        &state.engine,
+        &member.id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    if !left {
         return Err(ApiError::Unauthorized);
     }
     tracing::info!(member = %member.id, "member left");

@@ -344,7 +344,7 @@ impl Default for Limits {
 }
 
 /// The typed face of `Store::apply`, one method per change.
-impl dyn Store {
+impl dyn Store + '_ {
     async fn applied(&self, change: Change) -> StoreResult<Applied> {
         self.apply(change).await
     }

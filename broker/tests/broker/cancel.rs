@@ -344,6 +344,7 @@ async fn leaving_dropped_midway_leaves_decisions_on_the_database(app: TestApp) {
             lab: lab.clone(),
             app: TestApp {
                 router: app.router.clone(),
+                engine: std::sync::Arc::clone(&app.engine),
                 store: std::sync::Arc::clone(&app.store),
                 clock: std::sync::Arc::clone(&app.clock),
                 database: std::sync::Arc::clone(&app.database),

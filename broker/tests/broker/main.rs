@@ -11,6 +11,7 @@
     reason = "tests: a step that fails should fail the test loudly"
 )]
 
+mod caches;
 mod cancel;
 mod consent;
 mod delegation;

@@ -50,6 +50,7 @@ pub fn start_of_test() -> DateTime<Utc> {
 
 pub struct TestApp {
     pub router: axum::Router,
+    pub engine: Arc<datacoop_broker::consent::Engine>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<ManualClock>,
     pub database: Arc<Database>,
@@ -89,6 +90,7 @@ impl TestApp {
         .await
         .unwrap();
         Self {
+            engine: Arc::clone(&state.engine),
             router: http::router(state, limits),
             store,
             clock,
