@@ -1,7 +1,8 @@
 //! One consent decision, in process, at 1,000 and 100,000 members with
-//! three rules each: the member's slice is looked up among all members'
-//! compiled slices and evaluated with the co-op's (consent-semantics §4).
-//! The cost must not grow with the co-op.
+//! three rules each, through the engine that serves requests
+//! (`consent::Engine::decide` over an SQLite store: the facts, the cached
+//! slice, the §4 walk, one Cedar evaluation). The cost must not grow with
+//! the co-op.
 //!
 //! `cargo bench -p datacoop-broker --bench decision`
 #![allow(
@@ -11,18 +12,21 @@
     reason = "benchmark set-up"
 )]
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use datacoop_broker::consent::cedar::rule_text;
-use datacoop_broker::consent::{Cell, Evaluator, Slice};
+use datacoop_broker::consent::{DecisionInput, Engine};
 use datacoop_broker::domain::rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};
 use datacoop_broker::domain::vocabulary::TermId;
-use datacoop_broker::domain::{MemberId, RequesterClass, RuleId};
+use datacoop_broker::domain::{
+    Member, MemberId, Registry, RequesterClass, RuleId, ThirdParty, ThirdPartyId, ThirdPartyName,
+    ThirdPartyStatus,
+};
 use datacoop_broker::policy::Policies;
+use datacoop_broker::store::{self, Bulk};
 use datacoop_wire::Action;
 
 /// How many distinct expiry dates the members' third rules use. With
@@ -109,11 +113,10 @@ fn member_rules(member: &MemberId, index: usize) -> Vec<Rule> {
 }
 
 struct Coop {
-    evaluator: Evaluator,
-    _coop: Slice,
+    runtime: tokio::runtime::Runtime,
+    engine: Engine,
     size: usize,
-    /// As the engine keeps them: by owner key.
-    slices: HashMap<String, Arc<Slice>>,
+    _dir: tempfile::TempDir,
 }
 
 /// Member ids follow from their index, so a decision request can be made
@@ -122,32 +125,63 @@ fn member_id(index: usize) -> MemberId {
     MemberId::parse(&format!("mbr_{index:032x}")).unwrap()
 }
 
+const REQUESTER: &str = "tp_00000000000000000000000000000001";
+
 fn coop_of(size: usize) -> Coop {
-    let evaluator = Evaluator::new(&Policies::built_in().unwrap()).unwrap();
-    let coop = evaluator.coop_slice(1, &[]).unwrap();
-    let mut slices = HashMap::with_capacity(size);
-    for index in 0..size {
-        let member = member_id(index);
-        let rules = member_rules(&member, index);
-        let owner = Owner::Member(member);
-        slices.insert(
-            owner.key(),
-            Arc::new(evaluator.slice(&coop, 1, &rules).unwrap()),
-        );
-    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let engine = runtime.block_on(async {
+        let store = store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut bulk = Bulk::default();
+        bulk.third_parties.push((
+            ThirdParty {
+                id: ThirdPartyId::parse(REQUESTER).unwrap(),
+                name: ThirdPartyName::from_trusted("Heart Study".to_owned()),
+                class: RequesterClass::Academic,
+                status: ThirdPartyStatus::Active,
+                webhook_url: None,
+                client_id: "dcc_bench".to_owned(),
+                created_at: now(),
+                updated_at: now(),
+            },
+            "unused".to_owned(),
+        ));
+        for index in 0..size {
+            let member = member_id(index);
+            bulk.rules.extend(member_rules(&member, index));
+            bulk.versions.push((Owner::Member(member.clone()), 1));
+            bulk.members.push(Member {
+                id: member,
+                display_name: None,
+                registry: Registry::Anonymous,
+                accepts_delegations: false,
+                created_at: now(),
+            });
+        }
+        store.bulk_load(bulk).await.unwrap();
+        Engine::load(
+            Arc::clone(&store),
+            &Policies::built_in().unwrap(),
+            datacoop_broker::consent::DEFAULT_MAX_DELEGATION_DEPTH,
+        )
+        .await
+        .unwrap()
+    });
     Coop {
-        evaluator,
-        _coop: coop,
+        runtime,
+        engine,
         size,
-        slices,
+        _dir: dir,
     }
 }
 
 fn decision(c: &mut Criterion) {
     let mut group = c.benchmark_group("decision");
-    let requester = "tp_00000000000000000000000000000001".to_owned();
-    let category = term("health.heart");
-    let purpose = term("research.academic");
     for size in [1_000usize, 100_000] {
         let coop = coop_of(size);
         let mut next = 0usize;
@@ -155,19 +189,18 @@ fn decision(c: &mut Criterion) {
             b.iter(|| {
                 // A different member each time, striding through the co-op.
                 next = (next + 7919) % working_set(coop.size);
-                let member = &member_id(next);
-                let owner = Owner::Member(member.clone());
-                let slice = &coop.slices[&owner.key()];
-                let cell = Cell {
-                    requester: &requester,
-                    class: RequesterClass::Academic,
+                let input = DecisionInput {
+                    member: member_id(next).to_string(),
+                    requester: REQUESTER.to_owned(),
                     action: Action::Access,
-                    category: &category,
-                    purpose: &purpose,
-                    member,
-                    now: now(),
+                    categories: vec![term("health.heart")],
+                    purpose: term("research.academic"),
                 };
-                black_box(coop.evaluator.decide_cell(slice, &owner, &cell).unwrap())
+                black_box(
+                    coop.runtime
+                        .block_on(coop.engine.decide(&input, now()))
+                        .unwrap(),
+                )
             });
         });
     }

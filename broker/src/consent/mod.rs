@@ -844,43 +844,6 @@ impl Evaluator {
         Ok(parsed)
     }
 
-    /// Decides one cell for `owner`, whose slice (built on the co-op's)
-    /// is `own`: §4 step 3 (co-op rules) and step 4 without delegation, in
-    /// one Cedar evaluation.
-    pub fn decide_cell(
-        &self,
-        own: &Slice,
-        owner: &Owner,
-        cell: &Cell<'_>,
-    ) -> Result<CategoryOutcome, CedarError> {
-        let request = self.request(cell)?;
-        let outcome = |verdict, reason, decided_by, rules| CategoryOutcome {
-            category: cell.category.clone(),
-            verdict,
-            reason,
-            decided_by,
-            chain: vec![cell.member.to_string()],
-            rules,
-        };
-        let (coop_rules, opinion) = self.judge(own, &request);
-        // §4 step 3: co-op rules beat everyone.
-        if !coop_rules.is_empty() {
-            return Ok(outcome(
-                Verdict::Deny,
-                Reason::CoopPolicy,
-                Decider::Coop,
-                coop_rules,
-            ));
-        }
-        // §4 step 4: the owner's own opinion, or no consent.
-        let (verdict, reason, rules) = match opinion {
-            Opinion::Allow(rules) => (Verdict::Allow, Reason::Allowed, rules),
-            Opinion::Deny(rules) => (Verdict::Deny, Reason::DeniedByRule, rules),
-            Opinion::None => (Verdict::Deny, Reason::NoConsent, Vec::new()),
-        };
-        Ok(outcome(verdict, reason, Decider::of(owner), rules))
-    }
-
     pub fn request(&self, cell: &Cell<'_>) -> Result<Request, CedarError> {
         let types = &self.model.types;
         let context =

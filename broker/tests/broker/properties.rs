@@ -1,15 +1,22 @@
-//! Property tests: the engine (Cedar policies compiled from rules) against
-//! a small model of consent-semantics §2 and §4 (steps 3 and 4, without
-//! delegation) written from the spec's text, not from the engine.
+//! Property tests: the engine that serves requests (`consent::Engine`
+//! over a real store, its rules compiled to Cedar) against a small model
+//! of consent-semantics §2 and §4 (steps 1, 3 and 4, without delegation)
+//! written from the spec's text, not from the engine.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use datacoop_broker::consent::{Cell, Decider, Evaluator};
+use datacoop_broker::consent::{Decider, DecisionInput, Engine};
+use datacoop_broker::credentials::TokenHash;
 use datacoop_broker::domain::rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};
 use datacoop_broker::domain::vocabulary::TermId;
-use datacoop_broker::domain::{MemberId, RequesterClass, RuleId, ThirdPartyId};
+use datacoop_broker::domain::{
+    Member, MemberId, Registry, RequesterClass, RuleId, ThirdParty, ThirdPartyId, ThirdPartyName,
+    ThirdPartyStatus,
+};
 use datacoop_broker::policy::Policies;
+use datacoop_broker::store::{self, Store};
 use datacoop_wire::{Action, Reason, Verdict};
 use proptest::prelude::*;
 
@@ -64,10 +71,13 @@ enum ModelRequester {
     ThirdParty(usize),
 }
 
+/// One cell; requester `i` is a third party of class `CLASSES[i]`.
 #[derive(Debug, Clone)]
 struct ModelCell {
     requester: usize,
     class: RequesterClass,
+    /// §4 step 1: the requester is suspended.
+    suspended: bool,
     action: Action,
     category: &'static str,
     purpose: &'static str,
@@ -92,8 +102,11 @@ fn matches(rule: &ModelRule, cell: &ModelCell) -> bool {
         && rule.purposes.iter().any(|p| relation(p, cell.purpose))
 }
 
-/// §4 steps 3 and 4 for a member with no delegation.
+/// §4 steps 1, 3 and 4 for a member with no delegation.
 fn model_decide(rules: &[ModelRule], cell: &ModelCell) -> (Verdict, Reason, BTreeSet<String>) {
+    if cell.suspended {
+        return (Verdict::Deny, Reason::RequesterInactive, BTreeSet::new());
+    }
     let coop: BTreeSet<String> = rules
         .iter()
         .filter(|r| r.coop && matches(r, cell))
@@ -149,7 +162,7 @@ fn rule(index: usize) -> impl Strategy<Value = ModelRule> {
         prop_oneof![
             Just(ModelRequester::Any),
             (0..4usize).prop_map(|i| ModelRequester::Class(CLASSES[i])),
-            (0..2usize).prop_map(ModelRequester::ThirdParty),
+            (0..CLASSES.len()).prop_map(ModelRequester::ThirdParty),
         ],
         some_of(CATEGORIES),
         some_of(PURPOSES),
@@ -186,17 +199,18 @@ fn rules() -> impl Strategy<Value = Vec<ModelRule>> {
 
 fn cell() -> impl Strategy<Value = ModelCell> {
     (
-        0..2usize,
-        0..4usize,
+        0..CLASSES.len(),
+        proptest::bool::weighted(0.1),
         prop_oneof![Just(Action::Access), Just(Action::Aggregate)],
         proptest::sample::select(CATEGORIES),
         proptest::sample::select(PURPOSES),
         -150i64..150,
     )
         .prop_map(
-            |(requester, class, action, category, purpose, t)| ModelCell {
+            |(requester, suspended, action, category, purpose, t)| ModelCell {
                 requester,
-                class: CLASSES[class],
+                class: CLASSES[requester],
+                suspended,
                 action,
                 category,
                 purpose,
@@ -213,14 +227,112 @@ fn epoch() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn third_parties() -> [ThirdPartyId; 2] {
-    [
-        ThirdPartyId::parse("tp_00000000000000000000000000000001").unwrap(),
-        ThirdPartyId::parse("tp_00000000000000000000000000000002").unwrap(),
-    ]
+/// Third party `i` has class `CLASSES[i]`; each is also stored suspended
+/// under `SUSPENDED_OFFSET + i`.
+fn third_parties() -> Vec<ThirdPartyId> {
+    (1..=2 * CLASSES.len())
+        .map(|i| ThirdPartyId::parse(&format!("tp_{i:032x}")).unwrap())
+        .collect()
 }
 
-fn to_rule(evaluator: &Evaluator, model: &ModelRule, member: &MemberId) -> Rule {
+const SUSPENDED_OFFSET: usize = CLASSES.len();
+
+/// The serving engine over an in-memory database, shared by every case:
+/// each case adds its own member and replaces the co-op's rules.
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    store: Arc<dyn Store>,
+    engine: Engine,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (store, engine) = runtime.block_on(async {
+            let store = store::connect("sqlite::memory:").await.unwrap();
+            store.migrate().await.unwrap();
+            for (index, id) in third_parties().into_iter().enumerate() {
+                let third_party = ThirdParty {
+                    id,
+                    name: ThirdPartyName::from_trusted(format!("Lab {index}")),
+                    class: CLASSES[index % CLASSES.len()],
+                    status: if index >= SUSPENDED_OFFSET {
+                        ThirdPartyStatus::Suspended
+                    } else {
+                        ThirdPartyStatus::Active
+                    },
+                    webhook_url: None,
+                    client_id: format!("dcc_{index}"),
+                    created_at: epoch(),
+                    updated_at: epoch(),
+                };
+                store
+                    .create_third_party(&third_party, "unused")
+                    .await
+                    .unwrap();
+            }
+            let engine = Engine::load(
+                Arc::clone(&store),
+                &Policies::built_in().unwrap(),
+                datacoop_broker::consent::DEFAULT_MAX_DELEGATION_DEPTH,
+            )
+            .await
+            .unwrap();
+            (store, engine)
+        });
+        Harness {
+            runtime,
+            store,
+            engine,
+        }
+    })
+}
+
+/// Stores the case's rules (fresh ids; `names` maps them back to the
+/// model's) for a new member, replacing the co-op's rules of the last case.
+async fn store_case(
+    harness: &Harness,
+    rules: &[ModelRule],
+    names: &mut HashMap<String, String>,
+) -> MemberId {
+    let store = harness.store.as_ref();
+    for old in store.rules_of(&Owner::Coop).await.unwrap() {
+        assert!(store.delete_rule(&Owner::Coop, &old.id).await.unwrap());
+    }
+    let member = Member {
+        id: MemberId::generate(),
+        display_name: None,
+        registry: Registry::Anonymous,
+        accepts_delegations: false,
+        created_at: epoch(),
+    };
+    store
+        .create_member(&member, &TokenHash::of(member.id.as_str()))
+        .await
+        .unwrap();
+    let (mut coop, mut own) = (Vec::new(), Vec::new());
+    for model in rules {
+        let rule = to_rule(&harness.engine, model, &member.id);
+        names.insert(rule.id.to_string(), model.id.clone());
+        if model.coop {
+            coop.push(rule);
+        } else {
+            own.push(rule);
+        }
+    }
+    store.create_rules(&Owner::Coop, &coop).await.unwrap();
+    store
+        .create_rules(&Owner::Member(member.id.clone()), &own)
+        .await
+        .unwrap();
+    member.id
+}
+
+fn to_rule(engine: &Engine, model: &ModelRule, member: &MemberId) -> Rule {
     let spec = RuleSpec {
         effect: if model.allow {
             Effect::Allow
@@ -252,8 +364,8 @@ fn to_rule(evaluator: &Evaluator, model: &ModelRule, member: &MemberId) -> Rule 
         not_before: model.not_before.map(|s| epoch() + TimeDelta::seconds(s)),
         expires_at: model.expires_at.map(|s| epoch() + TimeDelta::seconds(s)),
     };
-    let id = RuleId::parse(&model.id).unwrap();
-    let cedar = evaluator.compile(&id, &spec).unwrap();
+    let id = RuleId::generate();
+    let cedar = engine.compile(&id, &spec).unwrap();
     Rule {
         id,
         owner: if model.coop {
@@ -272,36 +384,39 @@ proptest! {
 
     #[test]
     fn the_engine_decides_like_the_model(rules in rules(), cells in proptest::collection::vec(cell(), 1..6)) {
-        let evaluator = Evaluator::new(&Policies::built_in().unwrap()).unwrap();
-        let member = MemberId::generate();
-        let compiled: Vec<Rule> = rules.iter().map(|r| to_rule(&evaluator, r, &member)).collect();
-        let (coop, own): (Vec<Rule>, Vec<Rule>) = compiled.into_iter().partition(|r| r.owner == Owner::Coop);
-        let coop = evaluator.coop_slice(1, &coop).unwrap();
-        let owner = Owner::Member(member.clone());
-        let own = evaluator.slice(&coop, 1, &own).unwrap();
+        let harness = harness();
+        let mut names = HashMap::new();
+        let member = harness.runtime.block_on(store_case(harness, &rules, &mut names));
         let mut model_rules = rules.clone();
         model_rules.push(base_policy());
         for cell in cells {
-            let requester = third_parties()[cell.requester].to_string();
-            let category = TermId::parse(cell.category).unwrap();
-            let purpose = TermId::parse(cell.purpose).unwrap();
-            let engine_cell = Cell {
-                requester: &requester,
-                class: cell.class,
+            let requester = if cell.suspended { cell.requester + SUSPENDED_OFFSET } else { cell.requester };
+            let input = DecisionInput {
+                member: member.to_string(),
+                requester: third_parties()[requester].to_string(),
                 action: cell.action,
-                category: &category,
-                purpose: &purpose,
-                member: &member,
-                now: epoch() + TimeDelta::seconds(cell.t),
+                categories: vec![TermId::parse(cell.category).unwrap()],
+                purpose: TermId::parse(cell.purpose).unwrap(),
             };
-            let outcome = evaluator.decide_cell(&own, &owner, &engine_cell).unwrap();
+            let now = epoch() + TimeDelta::seconds(cell.t);
+            let decision = harness.runtime.block_on(harness.engine.decide(&input, now)).unwrap();
+            let outcome = &decision.categories[0];
             let (verdict, reason, ids) = model_decide(&model_rules, &cell);
-            prop_assert_eq!(outcome.verdict, verdict, "{:?}", cell);
+            prop_assert_eq!(decision.verdict, verdict, "{:?}", cell);
             prop_assert_eq!(outcome.reason, reason, "{:?}", cell);
-            prop_assert_eq!(outcome.rules.iter().cloned().collect::<BTreeSet<_>>(), ids, "{:?}", cell);
-            let expected_decider = if reason == Reason::CoopPolicy { Decider::Coop } else { Decider::Member(member.clone()) };
-            prop_assert_eq!(outcome.decided_by, expected_decider);
-            prop_assert_eq!(outcome.chain, vec![member.to_string()]);
+            let named: BTreeSet<String> = outcome
+                .rules
+                .iter()
+                .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                .collect();
+            prop_assert_eq!(named, ids, "{:?}", cell);
+            let expected_decider = if matches!(reason, Reason::CoopPolicy | Reason::RequesterInactive) {
+                Decider::Coop
+            } else {
+                Decider::Member(member.clone())
+            };
+            prop_assert_eq!(&outcome.decided_by, &expected_decider);
+            prop_assert_eq!(&outcome.chain, &vec![member.to_string()]);
         }
     }
 }
