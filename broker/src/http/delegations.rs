@@ -12,10 +12,11 @@ use super::auth::AuthMember;
 use super::error::ApiError;
 use super::extract::{Json, RawQuery};
 use super::pagination::PageRequest;
+use crate::app;
+use crate::app::delegations::ProxyRef;
 use crate::domain::rule::{MAX_TERMS_PER_RULE, Owner};
 use crate::domain::vocabulary::TermId;
 use crate::domain::{Delegation, DelegationId, FieldErrors, MemberId, PersonaId, Scope};
-use crate::store::StoreError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -119,85 +120,44 @@ async fn create(
         &mut errors,
     );
     let proxy = match &body.to {
-        Proxy::Member(raw) => match MemberId::parse(raw) {
-            Some(id) if id == member.id => {
-                errors.push("to.member", "a member cannot delegate to themselves");
-                None
-            }
-            Some(id) => match state.store.member(&id).await? {
-                None => {
-                    errors.push(
-                        "to.member",
-                        format!("`{raw}` is not a member of this co-op"),
-                    );
-                    None
-                }
-                Some(proxy) if !proxy.accepts_delegations => {
-                    errors.push("to.member", "this member does not accept delegations");
-                    None
-                }
-                Some(proxy) => Some(Owner::Member(proxy.id)),
-            },
-            None => {
-                errors.push(
-                    "to.member",
-                    format!("`{raw}` is not a member of this co-op"),
-                );
-                None
-            }
-        },
-        Proxy::Persona(raw) => {
-            let exists = match PersonaId::parse(raw) {
-                Some(id) => state
-                    .store
-                    .owner_states(&[Owner::Persona(id.clone())])
-                    .await?
-                    .first()
-                    .is_some_and(|s| s.can_proxy)
-                    .then_some(id),
-                None => None,
+        Proxy::Member(raw) => MemberId::parse(raw)
+            .map(ProxyRef::Member)
+            .ok_or("to.member"),
+        Proxy::Persona(raw) => PersonaId::parse(raw)
+            .map(ProxyRef::Persona)
+            .ok_or("to.persona"),
+    };
+    let proxy = match proxy {
+        Ok(proxy) => Some(proxy),
+        Err(field) => {
+            let raw = match &body.to {
+                Proxy::Member(raw) | Proxy::Persona(raw) => raw,
             };
-            if exists.is_none() {
-                errors.push(
-                    "to.persona",
-                    format!("`{raw}` is not a persona of this co-op"),
-                );
-            }
-            exists.map(Owner::Persona)
+            let what = if field == "to.member" {
+                "member"
+            } else {
+                "persona"
+            };
+            errors.push(field, format!("`{raw}` is not a {what} of this co-op"));
+            None
         }
     };
     let Some(proxy) = proxy.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let mut delegation = Delegation {
-        id: DelegationId::generate(),
-        member: member.id.clone(),
-        proxy,
-        scope: Scope {
-            data_categories,
-            purposes,
-        },
-        seq: 0,
-        created_at: state.clock.now(),
-        cedar: String::new(),
+    let scope = Scope {
+        data_categories,
+        purposes,
     };
-    delegation.cedar = state
-        .engine
-        .evaluator()
-        .model()
-        .compile_delegation(&delegation)
-        .map_err(ApiError::internal)?;
-    let stored = state
-        .store
-        .create_delegation(&delegation)
-        .await
-        .map_err(|error| match error {
-            StoreError::Conflict => ApiError::Conflict(
-                "you already delegate exactly this scope; revoke that delegation first".to_owned(),
-            ),
-            other => ApiError::from(other),
-        })?;
-    tracing::info!(delegation = %stored.id, "delegation created");
+    let stored = app::delegations::delegate(
+        state.store.as_ref(),
+        &state.engine,
+        &member.id,
+        proxy,
+        scope,
+        state.clock.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, JsonResponse(to_wire(&stored, true))))
 }
 
@@ -248,10 +208,9 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = DelegationId::parse(&id).ok_or(ApiError::NotFound)?;
-    if !state.store.delete_delegation(&member.id, &id).await? {
+    if !app::delegations::revoke(state.store.as_ref(), &member.id, &id).await? {
         return Err(ApiError::NotFound);
     }
-    tracing::info!(delegation = %id, "delegation revoked");
     Ok(StatusCode::NO_CONTENT)
 }
 

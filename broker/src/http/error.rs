@@ -135,6 +135,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::app::AppError> for ApiError {
+    fn from(error: crate::app::AppError) -> Self {
+        use crate::app::AppError;
+        match error {
+            AppError::Invalid(errors) => Self::Validation(errors),
+            AppError::Conflict(message) => Self::Conflict(message.to_owned()),
+            AppError::Store(error) => Self::from(error),
+            AppError::Engine(error) => Self::internal(error),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(error) = &self {

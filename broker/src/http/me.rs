@@ -85,8 +85,7 @@ async fn leave(
         &member.id,
         state.clock.now(),
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     if !left {
         return Err(ApiError::Unauthorized);
     }

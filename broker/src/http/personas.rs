@@ -11,7 +11,8 @@ use super::AppState;
 use super::auth::{Admin, Principal};
 use super::error::ApiError;
 use super::extract::Json;
-use super::rules::prepare_rules;
+use super::rules::parse_rules;
+use crate::app;
 use crate::domain::rule::{Owner, Rule};
 use crate::domain::{FieldErrors, Persona, PersonaDescription, PersonaId, PersonaName};
 
@@ -59,11 +60,9 @@ async fn create(
         .enumerate()
         .map(|(index, rule)| (format!("rules[{index}]."), rule))
         .collect();
-    let rules = prepare_rules(&state, &owner, bodies, errors).await?;
+    let specs = parse_rules(&state, &owner, bodies, &mut errors);
     let (Some(name), Some(description)) = (name, description) else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "persona fields were refused without an error"
-        )));
+        return Err(ApiError::Validation(errors));
     };
     let persona = Persona {
         id,
@@ -71,8 +70,9 @@ async fn create(
         description,
         created_at: state.clock.now(),
     };
-    state.store.create_persona(&persona, &rules).await?;
-    tracing::info!(persona = %persona.id, rules = rules.len(), "persona published");
+    let (persona, rules) =
+        app::rules::publish_persona(state.store.as_ref(), &state.engine, persona, specs, errors)
+            .await?;
     Ok((StatusCode::CREATED, JsonResponse(to_wire(&persona, &rules))))
 }
 

@@ -12,7 +12,8 @@ use super::AppState;
 use super::auth::{Admin, AuthMember};
 use super::error::ApiError;
 use super::extract::Json;
-use crate::domain::rule::{Owner, Requester, Rule, RuleSpec};
+use crate::app;
+use crate::domain::rule::{Owner, Rule, RuleSpec};
 use crate::domain::{FieldErrors, RuleId};
 
 pub fn router() -> Router<AppState> {
@@ -23,50 +24,21 @@ pub fn router() -> Router<AppState> {
         .route("/v1/coop/rules/{id}", delete(delete_coop))
 }
 
-/// Validates rule bodies for `owner` (field paths prefixed as given),
-/// checks that named third parties exist, and compiles each to Cedar.
-pub(super) async fn prepare_rules(
+/// Parses rule bodies for `owner` into specs, each with the field path
+/// its errors carry (`prefix`); the errors found come back with them.
+pub(super) fn parse_rules(
     state: &AppState,
     owner: &Owner,
     bodies: Vec<(String, RuleBody)>,
-    mut errors: FieldErrors,
-) -> Result<Vec<Rule>, ApiError> {
+    errors: &mut FieldErrors,
+) -> Vec<(String, RuleSpec)> {
     let now = state.clock.now();
     let vocabulary = &state.policies.vocabulary;
-    let mut specs = Vec::with_capacity(bodies.len());
-    for (prefix, body) in bodies {
-        if let Some(spec) = RuleSpec::parse(body, owner, vocabulary, now, &prefix, &mut errors) {
-            specs.push((prefix, spec));
-        }
-    }
-    for (prefix, spec) in &specs {
-        if let Requester::ThirdParty(id) = &spec.requester
-            && state.store.third_party(id).await?.is_none()
-        {
-            errors.push(
-                format!("{prefix}requester.third_party"),
-                format!("`{id}` is not a third party"),
-            );
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    specs
+    bodies
         .into_iter()
-        .map(|(_, spec)| {
-            let id = RuleId::generate();
-            let cedar = state
-                .engine
-                .compile(&id, &spec)
-                .map_err(ApiError::internal)?;
-            Ok(Rule {
-                id,
-                owner: owner.clone(),
-                spec,
-                created_at: now,
-                cedar,
-            })
+        .filter_map(|(prefix, body)| {
+            RuleSpec::parse(body, owner, vocabulary, now, &prefix, errors)
+                .map(|spec| (prefix, spec))
         })
         .collect()
 }
@@ -76,18 +48,22 @@ async fn create(
     owner: Owner,
     body: RuleBody,
 ) -> Result<(StatusCode, JsonResponse<datacoop_wire::Rule>), ApiError> {
-    let rules = prepare_rules(
-        state,
-        &owner,
-        vec![(String::new(), body)],
-        FieldErrors::new(),
+    let mut errors = FieldErrors::new();
+    let spec = parse_rules(state, &owner, vec![(String::new(), body)], &mut errors)
+        .into_iter()
+        .next();
+    let Some((_, spec)) = spec.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let rule = app::rules::create(
+        state.store.as_ref(),
+        &state.engine,
+        owner,
+        spec,
+        errors,
+        state.clock.now(),
     )
     .await?;
-    state.store.create_rules(&owner, &rules).await?;
-    let rule = rules
-        .first()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no rule prepared")))?;
-    tracing::info!(rule = %rule.id, owner = owner.kind(), "rule created");
     Ok((StatusCode::CREATED, JsonResponse(rule.to_wire())))
 }
 
@@ -101,10 +77,9 @@ async fn list(
 
 async fn remove(state: &AppState, owner: &Owner, id: &str) -> Result<StatusCode, ApiError> {
     let id = RuleId::parse(id).ok_or(ApiError::NotFound)?;
-    if !state.store.delete_rule(owner, &id).await? {
+    if !app::rules::delete(state.store.as_ref(), owner, &id).await? {
         return Err(ApiError::NotFound);
     }
-    tracing::info!(rule = %id, owner = owner.kind(), "rule deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -244,9 +244,7 @@ async fn export(
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
     let id = member.id.clone();
-    let holdings = app::export::holdings(state.store.as_ref(), member)
-        .await
-        .map_err(ApiError::internal)?;
+    let holdings = app::export::holdings(state.store.as_ref(), member).await?;
     let exported_at = state.clock.now();
     let delegations: Vec<_> = holdings
         .delegations
@@ -341,8 +339,7 @@ async fn access(
         request,
         state.clock.now(),
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     // The third party sees its subject in place of member ids, and no rule ids.
     let categories = answer
         .categories
