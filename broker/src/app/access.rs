@@ -10,13 +10,13 @@
 //! nothing about one.
 
 use chrono::{DateTime, Utc};
-use datacoop_wire::{Action, LoggedCategory, Reason, Verdict};
+use datacoop_wire::{Action, Reason, Verdict};
 
 use super::AppError;
 use crate::consent::{DecisionInput, Engine};
 use crate::domain::ThirdPartyId;
 use crate::domain::vocabulary::TermId;
-use crate::store::{AccessRecord, Store, UnmatchedAccess};
+use crate::store::{AccessRecord, CategoryVerdict, Store, UnmatchedAccess};
 
 /// One category as the third party is told it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,12 +85,12 @@ pub async fn read(
         Some(_) => engine.decide(&input, now).await?,
         None => engine.decide_as_silent_member(&input, now).await?,
     };
-    let logged: Vec<LoggedCategory> = outcome
+    let logged: Vec<CategoryVerdict> = outcome
         .categories
         .iter()
-        .map(|category| LoggedCategory {
+        .map(|category| CategoryVerdict {
             category: category.category.to_string(),
-            decision: category.verdict,
+            verdict: category.verdict,
             reason: category.reason,
         })
         .collect();

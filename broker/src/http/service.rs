@@ -192,7 +192,15 @@ fn log_entry(record: AccessRecord) -> AccessLogEntry {
         purpose: record.purpose,
         action: record.action,
         decision: record.decision,
-        categories: record.categories,
+        categories: record
+            .categories
+            .into_iter()
+            .map(|category| datacoop_wire::LoggedCategory {
+                category: category.category,
+                decision: category.verdict,
+                reason: category.reason,
+            })
+            .collect(),
     }
 }
 

@@ -505,8 +505,16 @@ pub struct UnmatchedAccess {
     pub purpose: String,
     pub action: datacoop_wire::Action,
     pub decision: datacoop_wire::Verdict,
-    pub categories: Vec<datacoop_wire::LoggedCategory>,
+    pub categories: Vec<CategoryVerdict>,
     pub at: DateTime<Utc>,
+}
+
+/// One category's outcome, as the access log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryVerdict {
+    pub category: String,
+    pub verdict: datacoop_wire::Verdict,
+    pub reason: datacoop_wire::Reason,
 }
 
 /// One access decision, as the log keeps it: ids and outcomes, no data.
@@ -517,7 +525,7 @@ pub struct AccessRecord {
     pub purpose: String,
     pub action: datacoop_wire::Action,
     pub decision: datacoop_wire::Verdict,
-    pub categories: Vec<datacoop_wire::LoggedCategory>,
+    pub categories: Vec<CategoryVerdict>,
     pub at: DateTime<Utc>,
 }
 

@@ -318,8 +318,15 @@ impl AccessRow {
             "deny" => datacoop_wire::Verdict::Deny,
             other => return Err(corrupt("access decision", other)),
         };
-        let categories = serde_json::from_str(&self.categories)
-            .map_err(|_| corrupt("access categories", &self.categories))?;
+        let categories = serde_json::from_str::<Vec<StoredCategory>>(&self.categories)
+            .ok()
+            .and_then(|stored| {
+                stored
+                    .into_iter()
+                    .map(StoredCategory::into_domain)
+                    .collect()
+            })
+            .ok_or_else(|| corrupt("access categories", &self.categories))?;
         Ok((
             self.seq,
             super::AccessRecord {
@@ -351,7 +358,102 @@ pub(super) fn verdict_text(verdict: datacoop_wire::Verdict) -> &'static str {
     }
 }
 
+/// How the `categories` column of the access logs holds one category's
+/// outcome: the database's own shape, not the public JSON.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct StoredCategory {
+    category: String,
+    decision: String,
+    reason: String,
+}
+
+const REASONS: [(datacoop_wire::Reason, &str); 8] = [
+    (
+        datacoop_wire::Reason::RequesterInactive,
+        "requester_inactive",
+    ),
+    (datacoop_wire::Reason::MemberInactive, "member_inactive"),
+    (datacoop_wire::Reason::CoopPolicy, "coop_policy"),
+    (datacoop_wire::Reason::Allowed, "allowed"),
+    (datacoop_wire::Reason::DeniedByRule, "denied_by_rule"),
+    (datacoop_wire::Reason::DelegationCycle, "delegation_cycle"),
+    (
+        datacoop_wire::Reason::DelegationTooDeep,
+        "delegation_too_deep",
+    ),
+    (datacoop_wire::Reason::NoConsent, "no_consent"),
+];
+
+impl StoredCategory {
+    fn of(verdict: &super::CategoryVerdict) -> Self {
+        Self {
+            category: verdict.category.clone(),
+            decision: verdict_text(verdict.verdict).to_owned(),
+            reason: REASONS
+                .iter()
+                .find(|(reason, _)| *reason == verdict.reason)
+                .map_or("no_consent", |(_, text)| text)
+                .to_owned(),
+        }
+    }
+
+    fn into_domain(self) -> Option<super::CategoryVerdict> {
+        let verdict = match self.decision.as_str() {
+            "allow" => datacoop_wire::Verdict::Allow,
+            "deny" => datacoop_wire::Verdict::Deny,
+            _ => return None,
+        };
+        let reason = REASONS
+            .iter()
+            .find(|(_, text)| *text == self.reason)
+            .map(|(reason, _)| *reason)?;
+        Some(super::CategoryVerdict {
+            category: self.category,
+            verdict,
+            reason,
+        })
+    }
+}
+
 /// The log's text of each category's outcome.
-pub(super) fn logged_categories(categories: &[datacoop_wire::LoggedCategory]) -> String {
-    serde_json::to_string(categories).unwrap_or_else(|_| "[]".to_owned())
+pub(super) fn logged_categories(categories: &[super::CategoryVerdict]) -> String {
+    let stored: Vec<StoredCategory> = categories.iter().map(StoredCategory::of).collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_round_trips_through_the_log_column() {
+        let categories: Vec<crate::store::CategoryVerdict> = REASONS
+            .iter()
+            .map(|(reason, text)| crate::store::CategoryVerdict {
+                category: format!("health.{text}"),
+                verdict: datacoop_wire::Verdict::Deny,
+                reason: *reason,
+            })
+            .collect();
+        let text = logged_categories(&categories);
+        let stored: Vec<StoredCategory> = serde_json::from_str(&text).unwrap();
+        let back: Option<Vec<_>> = stored
+            .into_iter()
+            .map(StoredCategory::into_domain)
+            .collect();
+        assert_eq!(back.unwrap(), categories);
+    }
+
+    #[test]
+    fn rows_written_before_the_column_had_its_own_type_still_read() {
+        let old = r#"[{"category":"health","decision":"allow","reason":"allowed"}]"#;
+        let stored: Vec<StoredCategory> = serde_json::from_str(old).unwrap();
+        let back = stored
+            .into_iter()
+            .next()
+            .and_then(StoredCategory::into_domain)
+            .unwrap();
+        assert_eq!(back.reason, datacoop_wire::Reason::Allowed);
+        assert_eq!(back.verdict, datacoop_wire::Verdict::Allow);
+    }
 }
