@@ -77,7 +77,18 @@ impl TestApp {
     }
 
     pub async fn on(database: Arc<Database>, limits: HttpLimits) -> Self {
-        let store = store::connect(&database.url()).await.unwrap();
+        Self::with_store_limits(database, limits, store::Limits::default()).await
+    }
+
+    /// An application whose store enforces `store_limits`.
+    pub async fn with_store_limits(
+        database: Arc<Database>,
+        limits: HttpLimits,
+        store_limits: store::Limits,
+    ) -> Self {
+        let store = store::connect_with(&database.url(), store_limits)
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(start_of_test()));
         let state = AppState::new(
