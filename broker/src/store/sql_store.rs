@@ -510,14 +510,17 @@ macro_rules! sql_store {
             }
 
             async fn close(&self) {
-                self.settle().await;
+                self.writes.close();
+                self.writes.wait().await;
                 self.pool.close().await;
             }
 
             async fn settle(&self) {
-                self.writes.close();
-                self.writes.wait().await;
-                self.writes.reopen();
+                // Polled rather than `close` + `wait` + `reopen`, which two
+                // callers at once could interleave into waiting forever.
+                while !self.writes.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
             }
 
             async fn apply(&self, change: Change) -> StoreResult<Applied> {
