@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use super::validation::{FieldErrors, TextError, short_text};
 use super::{MemberId, Registry};
 
-/// A member's chosen name: 1 to 100 characters, one line, trimmed.
+/// A member's chosen name: 1 to 100 characters, one line, trimmed, every
+/// one visible (`validation::forbidden`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 

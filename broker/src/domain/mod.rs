@@ -3,6 +3,7 @@
 
 pub mod delegation;
 pub mod ids;
+pub mod instant;
 pub mod member;
 pub mod persona;
 pub mod rule;

@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use super::PersonaId;
-use super::validation::{TextError, short_text};
+use super::validation::{TextError, long_text, short_text};
 
-/// A persona's name: 1 to 100 characters, one line.
+/// A persona's name: 1 to 100 characters, one line, trimmed, every one
+/// visible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonaName(String);
 
@@ -23,20 +24,17 @@ impl PersonaName {
     }
 }
 
-/// What a persona stands for, for members choosing one: up to 2,000 characters.
+/// What a persona stands for, for members choosing one: 1 to 2,000
+/// characters, trimmed, every one visible but line feeds and tabs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonaDescription(String);
 
 impl PersonaDescription {
+    pub const MAX_CHARS: usize = 2000;
+
+    /// Several lines may be given; see `long_text`.
     pub fn parse(raw: &str) -> Result<Self, TextError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(TextError::Empty);
-        }
-        if trimmed.chars().count() > 2000 {
-            return Err(TextError::TooLong { max: 2000 });
-        }
-        Ok(Self(trimmed.to_owned()))
+        long_text(raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn from_trusted(text: String) -> Self {

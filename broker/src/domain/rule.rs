@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::instant;
 use super::validation::FieldErrors;
 use super::vocabulary::{TermId, Vocabulary};
 use super::{MemberId, PersonaId, RequesterClass, RuleId, ThirdPartyId};
@@ -144,12 +145,14 @@ impl RuleSpec {
             "purpose",
             errors,
         );
-        if let Some(expires_at) = body.expires_at
+        let not_before = window_instant(body.not_before, &field("not_before"), errors);
+        let expires_at = window_instant(body.expires_at, &field("expires_at"), errors);
+        if let Some(Some(expires_at)) = expires_at
             && expires_at <= now
         {
             errors.push(field("expires_at"), "must be later than now");
         }
-        if let (Some(not_before), Some(expires_at)) = (body.not_before, body.expires_at)
+        if let (Some(Some(not_before)), Some(Some(expires_at))) = (not_before, expires_at)
             && not_before >= expires_at
         {
             errors.push(field("not_before"), "must be earlier than `expires_at`");
@@ -160,14 +163,27 @@ impl RuleSpec {
             requester: requester?,
             data_categories: data_categories?,
             purposes: purposes?,
-            not_before: body.not_before,
-            expires_at: body.expires_at,
+            not_before: not_before?,
+            expires_at: expires_at?,
         })
     }
 
     /// Whether the rule is in force at `t` (§2): `not_before <= t < expires_at`.
     pub fn in_force_at(&self, t: DateTime<Utc>) -> bool {
         self.not_before.is_none_or(|start| start <= t) && self.expires_at.is_none_or(|end| t < end)
+    }
+}
+
+/// An optional bound of a rule's window, within the instants a request
+/// may carry (`instant::bounded`); `None` when refused.
+fn window_instant(
+    raw: Option<DateTime<Utc>>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Option<Option<DateTime<Utc>>> {
+    match raw {
+        None => Some(None),
+        Some(raw) => errors.check(field, instant::bounded(raw)).map(Some),
     }
 }
 
@@ -342,6 +358,43 @@ mod tests {
         for (body, fields) in cases {
             assert_eq!(parse(body.clone(), &owner).unwrap_err(), fields, "{body:?}");
         }
+    }
+
+    #[test]
+    fn window_instants_are_bounded_and_whole_microseconds() {
+        let owner = Owner::Member(MemberId::generate());
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let early = RuleBody {
+            not_before: Some(at("1969-12-31T23:59:59Z")),
+            ..body()
+        };
+        assert_eq!(parse(early, &owner).unwrap_err(), ["not_before"]);
+        let late = RuleBody {
+            expires_at: Some(DateTime::<Utc>::MAX_UTC),
+            ..body()
+        };
+        assert_eq!(parse(late, &owner).unwrap_err(), ["expires_at"]);
+        let both = RuleBody {
+            not_before: Some(DateTime::<Utc>::MIN_UTC),
+            expires_at: Some(DateTime::<Utc>::MAX_UTC),
+            ..body()
+        };
+        assert_eq!(
+            parse(both, &owner).unwrap_err(),
+            ["not_before", "expires_at"]
+        );
+        let fine = RuleBody {
+            not_before: Some(at("1970-01-01T00:00:00.0000009Z")),
+            expires_at: Some(at("9999-12-31T23:59:59.9999999Z")),
+            ..body()
+        };
+        let spec = parse(fine, &owner).unwrap();
+        assert_eq!(spec.not_before, Some(at("1970-01-01T00:00:00Z")));
+        assert_eq!(spec.expires_at, Some(at("9999-12-31T23:59:59.999999Z")));
     }
 
     #[test]

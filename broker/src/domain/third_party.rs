@@ -6,7 +6,8 @@ use url::{Host, Url};
 use super::validation::{FieldErrors, TextError, short_text};
 use super::{RequesterClass, ThirdPartyId, ThirdPartyStatus};
 
-/// A third party's name: 1 to 200 characters, one line, trimmed.
+/// A third party's name: 1 to 200 characters, one line, trimmed, every
+/// one visible (`validation::forbidden`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThirdPartyName(String);
 

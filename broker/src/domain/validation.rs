@@ -1,6 +1,7 @@
 //! Collecting what is wrong with a request, field by field.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 
 /// One invalid field: a dotted path and a lowercase message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,31 +71,85 @@ impl fmt::Display for FieldErrors {
     }
 }
 
-/// Why a short human text was refused.
+/// Why a human text (a name, a description) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
     #[error("must not be empty")]
     Empty,
     #[error("must be at most {max} characters")]
     TooLong { max: usize },
-    #[error("must not contain control characters")]
-    ControlCharacter,
+    #[error(
+        "must not contain U+{code_point:04X}: control, format and invisible characters \
+         (such as bidirectional overrides and zero-width characters) are refused"
+    )]
+    Forbidden { code_point: u32 },
 }
 
-/// Trims `raw` and checks it is a non-empty single line of at most `max` characters.
+/// Trims `raw` and checks it is a non-empty single line of at most `max`
+/// characters, every one visible (see `forbidden`).
 pub fn short_text(raw: &str, max: usize) -> Result<String, TextError> {
     let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(TextError::Empty);
-    }
-    if trimmed.chars().count() > max {
-        return Err(TextError::TooLong { max });
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(TextError::ControlCharacter);
-    }
+    check_text(trimmed, max, |_| false)?;
     Ok(trimmed.to_owned())
 }
+
+/// Trims `raw` and checks it is a non-empty text of at most `max`
+/// characters, every one visible (see `forbidden`) but line feeds and
+/// tabs; `\r\n` line ends become `\n`.
+pub fn long_text(raw: &str, max: usize) -> Result<String, TextError> {
+    let text = raw.trim().replace("\r\n", "\n");
+    check_text(&text, max, |c| c == '\n' || c == '\t')?;
+    Ok(text)
+}
+
+fn check_text(text: &str, max: usize, allowed: impl Fn(char) -> bool) -> Result<(), TextError> {
+    if text.is_empty() {
+        return Err(TextError::Empty);
+    }
+    if text.chars().count() > max {
+        return Err(TextError::TooLong { max });
+    }
+    match text.chars().find(|&c| forbidden(c) && !allowed(c)) {
+        Some(c) => Err(TextError::Forbidden {
+            code_point: u32::from(c),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether `c` may not appear in a text others read, because it is
+/// invisible or changes how the text around it shows, so that one name
+/// could pass for another: controls, format characters (bidirectional
+/// embeddings, overrides and isolates, zero-width spaces and joiners, the
+/// byte-order mark), private-use, surrogate and unassigned code points
+/// (general category C), line and paragraph separators, and the other
+/// default-ignorable code points and blanks listed in `INVISIBLE`.
+pub fn forbidden(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+    c.general_category_group() == GeneralCategoryGroup::Other
+        || matches!(
+            c.general_category(),
+            GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+        )
+        || INVISIBLE.iter().any(|range| range.contains(&c))
+}
+
+/// Invisible code points outside general category C: Unicode's
+/// Default_Ignorable_Code_Point ones (combining grapheme joiner, Hangul
+/// fillers, Khmer inherent vowels, Mongolian free variation selectors,
+/// variation selectors) and the blank Braille pattern.
+const INVISIBLE: [RangeInclusive<char>; 10] = [
+    '\u{034F}'..='\u{034F}',
+    '\u{115F}'..='\u{1160}',
+    '\u{17B4}'..='\u{17B5}',
+    '\u{180B}'..='\u{180D}',
+    '\u{180F}'..='\u{180F}',
+    '\u{2800}'..='\u{2800}',
+    '\u{3164}'..='\u{3164}',
+    '\u{FE00}'..='\u{FE0F}',
+    '\u{FFA0}'..='\u{FFA0}',
+    '\u{E0100}'..='\u{E01EF}',
+];
 
 #[cfg(test)]
 mod tests {
@@ -105,9 +160,97 @@ mod tests {
         assert_eq!(short_text("  Ada  ", 10).as_deref(), Ok("Ada"));
         assert_eq!(short_text("   ", 10), Err(TextError::Empty));
         assert_eq!(short_text("abcdef", 5), Err(TextError::TooLong { max: 5 }));
-        assert_eq!(short_text("a\nb", 5), Err(TextError::ControlCharacter));
+        assert_eq!(
+            short_text("a\nb", 5),
+            Err(TextError::Forbidden { code_point: 0x0A })
+        );
         // Characters, not bytes, are counted.
         assert_eq!(short_text("ééééé", 5).as_deref(), Ok("ééééé"));
+    }
+
+    #[test]
+    fn names_refuse_invisible_and_reordering_characters() {
+        let refused = [
+            '\0',
+            '\t',
+            '\r',
+            '\u{7F}',
+            '\u{85}',
+            '\u{AD}',
+            '\u{61C}',
+            '\u{180E}',
+            // Zero-width space, non-joiner, joiner; marks; word joiner; BOM.
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{2060}',
+            '\u{FEFF}', // Bidirectional embeddings, overrides and isolates.
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}', // Separators, private use, unassigned.
+            '\u{2028}',
+            '\u{2029}',
+            '\u{E000}',
+            '\u{10FFFF}', // Invisible letters and marks.
+            '\u{34F}',
+            '\u{115F}',
+            '\u{3164}',
+            '\u{FFA0}',
+            '\u{FE0F}',
+            '\u{2800}',
+            '\u{E0041}',
+            '\u{E0100}',
+        ];
+        for c in refused {
+            let name = format!("Ada{c}Lovelace");
+            assert_eq!(
+                short_text(&name, 100),
+                Err(TextError::Forbidden {
+                    code_point: u32::from(c)
+                }),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        let message = short_text("\u{202E}adA", 100).unwrap_err().to_string();
+        assert!(message.starts_with("must not contain U+202E:"), "{message}");
+        for fine in [
+            "Ada Lovelace",
+            "Zoë O'Brien-Núñez",
+            "李小龍",
+            "محمد",
+            "Ελένη",
+            "Ada\u{A0}L.",
+            "Ada 🦀",
+        ] {
+            assert_eq!(short_text(fine, 100).as_deref(), Ok(fine));
+        }
+    }
+
+    #[test]
+    fn long_texts_keep_lines_and_tabs_only() {
+        assert_eq!(
+            long_text(" one\r\ntwo\tthree\n", 100).as_deref(),
+            Ok("one\ntwo\tthree")
+        );
+        assert_eq!(
+            long_text("one\rtwo", 100),
+            Err(TextError::Forbidden { code_point: 0x0D })
+        );
+        assert_eq!(
+            long_text("one\u{2067}two", 100),
+            Err(TextError::Forbidden { code_point: 0x2067 })
+        );
+        assert_eq!(long_text(" \n ", 100), Err(TextError::Empty));
+        assert_eq!(long_text("abc", 2), Err(TextError::TooLong { max: 2 }));
     }
 
     #[test]

@@ -8,9 +8,15 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
+mod strict;
+
+pub use strict::NUL_MESSAGE;
+use strict::Strict;
+
 /// A JSON body: 415 unless the content type is JSON, 413 over the limit,
 /// 400 when it is not JSON, 422 when it is JSON of the wrong shape (with
-/// the path of the offending field).
+/// the path of the offending field), an array where an object belongs,
+/// or a string holding NUL.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -54,11 +60,13 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 
 /// Deserializes `bytes`, telling syntax errors (400) from shape errors (422).
 ///
-/// When parsing fails the syntax is checked on its own: serde_json reports
-/// some shape errors (a number where an enum belongs) as syntax errors.
+/// Only an object fills a struct, and no string may hold NUL (see
+/// `strict`). When parsing fails the syntax is checked on its own:
+/// serde_json reports some shape errors (a number where an enum belongs)
+/// as syntax errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+    match serde_path_to_error::deserialize::<_, T>(Strict(&mut deserializer)) {
         Ok(value) => {
             // Trailing characters after the value are a syntax error.
             deserializer.end().map_err(|error| malformed(&error))?;
@@ -183,6 +191,129 @@ mod tests {
         );
         let (status, _) = field_of(parse_json::<Body>(b"[]").unwrap_err());
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        inner: Inner,
+        list: Vec<Inner>,
+        #[serde(default)]
+        choice: Option<Choice>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        name: String,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    enum Choice {
+        Plain,
+        Named(String),
+        Shaped { size: u8 },
+    }
+
+    fn error_of<T: DeserializeOwned + std::fmt::Debug>(body: &str) -> (StatusCode, String, String) {
+        let error = parse_json::<T>(body.as_bytes()).unwrap_err();
+        let problem = error.problem();
+        let (field, message) = problem
+            .errors
+            .first()
+            .map(|e| (e.field.clone(), e.message.clone()))
+            .unwrap_or_default();
+        (error.status(), field, message)
+    }
+
+    #[test]
+    fn well_formed_objects_still_parse() {
+        let parsed = parse_json::<Outer>(
+            br#"{"inner": {"name": "a"}, "list": [{"name": "b"}], "choice": {"shaped": {"size": 3}}}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.list, vec![Inner { name: "b".into() }]);
+        assert_eq!(parsed.choice, Some(Choice::Shaped { size: 3 }));
+        for (body, choice) in [
+            (r#""plain""#, Choice::Plain),
+            (r#"{"named": "x"}"#, Choice::Named("x".into())),
+        ] {
+            let text = format!(r#"{{"inner": {{"name": "a"}}, "list": [], "choice": {body}}}"#);
+            assert_eq!(
+                parse_json::<Outer>(text.as_bytes()).unwrap().choice,
+                Some(choice)
+            );
+        }
+        // Arrays stay arrays, and any JSON value is still a value.
+        let value = parse_json::<serde_json::Value>(br#"[1, {"a": ["b"]}, "c"]"#).unwrap();
+        assert_eq!(value[1]["a"][0], "b");
+    }
+
+    #[test]
+    fn arrays_never_stand_for_objects() {
+        let cases = [
+            (r#"["a", 1]"#, ""),
+            (r#"{"inner": ["a"], "list": []}"#, "inner"),
+            (
+                r#"{"inner": {"name": "a"}, "list": [{"name": "b"}, ["c"]]}"#,
+                "list[1]",
+            ),
+            (
+                r#"{"inner": {"name": "a"}, "list": [], "choice": {"shaped": [3]}}"#,
+                "choice.shaped",
+            ),
+        ];
+        for (body, field) in cases {
+            let (status, path, message) = error_of::<Outer>(body);
+            assert_eq!(
+                (status, path.as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, field),
+                "{body}"
+            );
+            assert!(message.starts_with("invalid type: sequence"), "{message}");
+        }
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_string_with_its_path() {
+        let cases = [
+            (
+                r#"{"inner": {"name": "a\u0000b"}, "list": []}"#,
+                "inner.name",
+            ),
+            (
+                r#"{"inner": {"name": "a"}, "list": [{"name": "ok"}, {"name": "\u0000"}]}"#,
+                "list[1].name",
+            ),
+            (
+                r#"{"inner": {"name": "a"}, "list": [], "choice": {"named": "x\u0000"}}"#,
+                "choice.named",
+            ),
+        ];
+        for (body, field) in cases {
+            let (status, path, message) = error_of::<Outer>(body);
+            assert_eq!(
+                (status, path.as_str(), message.as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, field, NUL_MESSAGE),
+                "{body}"
+            );
+        }
+        // Free-form values too: in a value, and in a key.
+        let (status, path, message) =
+            error_of::<serde_json::Value>(r#"{"a": [1, {"b": "\u0000"}]}"#);
+        assert_eq!(
+            (status, path.as_str(), message.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "a[1].b", NUL_MESSAGE)
+        );
+        let (status, _, message) = error_of::<serde_json::Value>(r#"{"a": {"\u0000": 1}}"#);
+        assert_eq!(
+            (status, message.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, NUL_MESSAGE)
+        );
+        // An escaped backslash followed by `u0000` is no NUL.
+        let value = parse_json::<serde_json::Value>(br#"{"a": "\\u0000"}"#).unwrap();
+        assert_eq!(value["a"], "\\u0000");
     }
 
     #[test]

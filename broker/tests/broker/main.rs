@@ -15,6 +15,7 @@ mod caches;
 mod cancel;
 mod consent;
 mod delegation;
+mod inputs;
 mod limits;
 mod oauth;
 mod properties;
