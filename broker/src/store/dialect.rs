@@ -12,7 +12,8 @@ macro_rules! owner_states {
                   AND m.left_at IS NULL AND m.accepts_delegations) \
                   ELSE EXISTS (SELECT 1 FROM personas p WHERE p.id = o.id) END AS can_proxy \
              FROM (SELECT k.value AS owner_key, \
-                   CASE WHEN k.value LIKE 'member:%' THEN 'member' ELSE 'persona' END AS kind, \
+                   CASE WHEN k.value LIKE 'member:%' THEN 'member' WHEN k.value = 'coop' THEN 'coop' \
+                        ELSE 'persona' END AS kind, \
                    CASE WHEN k.value LIKE 'member:%' THEN substr(k.value, 8) ELSE substr(k.value, 9) END AS id \
                    FROM ",
             $keys,
