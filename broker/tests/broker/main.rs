@@ -21,5 +21,6 @@ mod router;
 mod scenarios;
 mod service;
 mod storage;
+mod storage_support;
 mod subjects;
 mod support;
