@@ -12,7 +12,8 @@ macro_rules! owner_states {
                   AND m.left_at IS NULL AND m.accepts_delegations) \
                   ELSE EXISTS (SELECT 1 FROM personas p WHERE p.id = o.id) END AS can_proxy \
              FROM (SELECT k.value AS owner_key, \
-                   CASE WHEN k.value LIKE 'member:%' THEN 'member' ELSE 'persona' END AS kind, \
+                   CASE WHEN k.value LIKE 'member:%' THEN 'member' WHEN k.value = 'coop' THEN 'coop' \
+                        ELSE 'persona' END AS kind, \
                    CASE WHEN k.value LIKE 'member:%' THEN substr(k.value, 8) ELSE substr(k.value, 9) END AS id \
                    FROM ",
             $keys,
@@ -29,6 +30,8 @@ pub mod sqlite {
     /// database and truncate it, so no older page holding the erased data
     /// stays on disk (with `secure_delete`, the freed pages are zeroed).
     pub const AFTER_ERASURE: Option<&str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
+    /// Nothing to take: one writer at a time holds the file.
+    pub const LOCK_MEMBER: Option<&str> = None;
 }
 
 /// PostgreSQL.
@@ -39,4 +42,9 @@ pub mod postgres {
     /// Nothing to do: PostgreSQL keeps no erased row in a file we manage
     /// (vacuum reclaims dead tuples).
     pub const AFTER_ERASURE: Option<&str> = None;
+    /// Locks the member's row (`$1`) until commit, so concurrent writes of
+    /// one member's data take turns and each sums what the others stored
+    /// (`sql::PUT_DATA_WITHIN` alone reads a snapshot that misses them).
+    pub const LOCK_MEMBER: Option<&str> =
+        Some("SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE");
 }

@@ -817,6 +817,13 @@ macro_rules! sql_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
                 let limit = self.limits.data_bytes_per_member;
+                let mut tx = self.pool.begin().await?;
+                if let Some(statement) = $dialect::LOCK_MEMBER {
+                    sqlx::query(statement)
+                        .bind(member.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let stored = sqlx::query(sql::PUT_DATA_WITHIN)
                     .bind(member.as_str())
                     .bind(category)
@@ -824,7 +831,7 @@ macro_rules! sql_store {
                     .bind(now)
                     .bind(i64::try_from(value.len()).unwrap_or(i64::MAX))
                     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(StoreError::from_write)?
                     .rows_affected();
@@ -834,6 +841,7 @@ macro_rules! sql_store {
                         limit,
                     });
                 }
+                tx.commit().await?;
                 Ok(())
             }
 

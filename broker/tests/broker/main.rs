@@ -23,5 +23,6 @@ mod router;
 mod scenarios;
 mod service;
 mod storage;
+mod storage_support;
 mod subjects;
 mod support;
