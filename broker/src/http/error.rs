@@ -126,6 +126,8 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict => Self::Conflict("conflicts with an existing record".to_owned()),
+            // The caller's token belonged to a member who has just left.
+            StoreError::MemberGone => Self::Unauthorized,
             StoreError::OverLimit { what, limit } => Self::invalid(
                 "",
                 format!("refused: the co-op allows at most {limit} {what}"),

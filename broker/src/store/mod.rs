@@ -64,6 +64,9 @@ pub enum StoreError {
     /// A per-member limit (`Limits`) would be exceeded; nothing changed.
     #[error("{what}: at most {limit}")]
     OverLimit { what: &'static str, limit: u64 },
+    /// The member a write is for has left the co-op; nothing changed.
+    #[error("the member has left the co-op")]
+    MemberGone,
     /// The task running a write stopped before it could say how it ended.
     #[error("a database write was interrupted")]
     Interrupted,

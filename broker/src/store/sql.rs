@@ -136,8 +136,12 @@ pub const DELETE_ACCESS_TOKENS_OF: &str = "DELETE FROM access_tokens WHERE third
 
 pub const DATA_OF: &str =
     "SELECT category, value FROM member_data WHERE member_id = $1 ORDER BY category";
+/// Connects a member still in the co-op (a member who left gets nothing).
 pub const INSERT_CONNECTION: &str = "INSERT INTO connections (member_id, third_party_id, subject, created_at) \
-    VALUES ($1, $2, $3, $4) ON CONFLICT (member_id, third_party_id) DO NOTHING";
+    SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM members WHERE id = $1 AND left_at IS NULL) \
+    ON CONFLICT (member_id, third_party_id) DO NOTHING";
+/// 1 when the member is in the co-op, 0 when they left or never were.
+pub const MEMBER_IN_COOP: &str = "SELECT COUNT(*) FROM members WHERE id = $1 AND left_at IS NULL";
 pub const SELECT_CONNECTION: &str =
     "SELECT subject FROM connections WHERE member_id = $1 AND third_party_id = $2";
 pub const CONNECTIONS_OF: &str = "SELECT third_party_id, subject FROM connections WHERE member_id = $1 ORDER BY created_at, third_party_id";
@@ -154,10 +158,12 @@ pub const COUNT_RULES_OF: &str =
     "SELECT COUNT(*) FROM rules WHERE owner_kind = $1 AND owner_id = $2";
 pub const COUNT_DELEGATIONS_OF: &str = "SELECT COUNT(*) FROM delegations WHERE member_id = $1";
 /// Stores (or replaces) a member's value for one category, unless the
-/// member's values would then hold more than `$6` bytes, counting the new
-/// value as `$5` bytes: one statement, so the check and the write are one.
+/// member left or their values would then hold more than `$6` bytes,
+/// counting the new value as `$5` bytes. (On PostgreSQL the member's row
+/// is locked first, `dialect::postgres::LOCK_MEMBER`, so writes of one
+/// member take turns and each sums what the others stored.)
 pub const PUT_DATA_WITHIN: &str = "INSERT INTO member_data (member_id, category, value, updated_at) \
-    SELECT $1, $2, $3, $4 WHERE (SELECT COALESCE(SUM(CASE WHEN category = $2 THEN 0 \
+    SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM members WHERE id = $1 AND left_at IS NULL) AND (SELECT COALESCE(SUM(CASE WHEN category = $2 THEN 0 \
     ELSE octet_length(value) END), 0) FROM member_data WHERE member_id = $1) + $5 <= $6 \
     ON CONFLICT (member_id, category) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 /// A third party's call about a subject that stands for no member in the

@@ -76,6 +76,19 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Takes the member's turn (PostgreSQL: their row's lock, so a
+            /// concurrent leave commits wholly before or after) and refuses
+            /// with `MemberGone` when they are not in the co-op.
+            async fn member_in_coop(tx: &mut Tx, member: &$crate::domain::MemberId) -> StoreResult<()> {
+                if let Some(statement) = $dialect::LOCK_MEMBER {
+                    sqlx::query(statement).bind(member.as_str()).execute(&mut **tx).await?;
+                }
+                if Self::count(tx, sql::MEMBER_IN_COOP, &[member.as_str()]).await? == 0 {
+                    return Err(StoreError::MemberGone);
+                }
+                Ok(())
+            }
+
             async fn count(tx: &mut Tx, statement: &'static str, binds: &[&str]) -> StoreResult<i64> {
                 let mut query = sqlx::query_scalar::<_, i64>(statement);
                 for bind in binds {
@@ -261,6 +274,9 @@ macro_rules! sql_store {
                     }
                     Change::AddRules { owner, rules } => {
                         Self::bump(tx, &owner, effects).await?;
+                        if let Owner::Member(member) = &owner {
+                            Self::member_in_coop(tx, member).await?;
+                        }
                         let held =
                             Self::count(tx, sql::COUNT_RULES_OF, &[owner.kind(), owner.id()]).await?;
                         Self::within("rules of one owner", held, rules.len(), self.limits.rules_per_owner)?;
@@ -300,6 +316,7 @@ macro_rules! sql_store {
                     Change::Delegate { delegation } => {
                         let owner = Owner::Member(delegation.member.clone());
                         Self::bump(tx, &owner, effects).await?;
+                        Self::member_in_coop(tx, &delegation.member).await?;
                         let held =
                             Self::count(tx, sql::COUNT_DELEGATIONS_OF, &[delegation.member.as_str()])
                                 .await?;
@@ -836,6 +853,9 @@ macro_rules! sql_store {
                     .map_err(StoreError::from_write)?
                     .rows_affected();
                 if stored == 0 {
+                    if Self::count(&mut tx, sql::MEMBER_IN_COOP, &[member.as_str()]).await? == 0 {
+                        return Err(StoreError::MemberGone);
+                    }
                     return Err(StoreError::OverLimit {
                         what: "bytes of data of one member",
                         limit,
@@ -862,19 +882,26 @@ macro_rules! sql_store {
                 subject: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<String> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(statement) = $dialect::LOCK_MEMBER {
+                    sqlx::query(statement).bind(member.as_str()).execute(&mut *tx).await?;
+                }
                 sqlx::query(sql::INSERT_CONNECTION)
                     .bind(member.as_str())
                     .bind(third_party.as_str())
                     .bind(subject)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(StoreError::from_write)?;
-                Ok(sqlx::query_scalar::<_, String>(sql::SELECT_CONNECTION)
+                let subject = sqlx::query_scalar::<_, String>(sql::SELECT_CONNECTION)
                     .bind(member.as_str())
                     .bind(third_party.as_str())
-                    .fetch_one(&self.pool)
-                    .await?)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::MemberGone)?;
+                tx.commit().await?;
+                Ok(subject)
             }
 
             async fn connections_of(

@@ -106,6 +106,7 @@ storage_suite!(
         decision_facts_follow_every_change,
         every_consent_change_bumps_its_owners_version_once,
         leaving_twice_or_unknown_changes_nothing,
+        a_member_who_left_can_write_nothing_more,
         data_is_stored_replaced_and_read_by_category,
         connecting_again_returns_the_first_subject,
         connections_list_oldest_first,
@@ -1739,6 +1740,41 @@ async fn leaving_twice_or_unknown_changes_nothing(store: Arc<dyn Store>) {
     assert_eq!(answer, Applied::Missing);
     assert_eq!(versions(&store).await, before);
     assert_eq!(facts_of(&store, &ada.id).await.member_version, 1);
+}
+
+/// A request authenticated just before its member left must not leave
+/// anything behind that leaving would have erased.
+async fn a_member_who_left_can_write_nothing_more(store: Arc<dyn Store>) {
+    let ada = enrol(&store, None, Registry::Public, 1).await;
+    let bo = enrol_proxy(&store, 2).await;
+    let lab = approve(&store, RequesterClass::Academic).await;
+    assert!(store.leave(&ada.id, instant(3)).await.unwrap());
+    let before = versions(&store).await;
+    let owner = Owner::Member(ada.id.clone());
+    assert!(matches!(
+        store.put_data(&ada.id, "health", "1", instant(4)).await,
+        Err(StoreError::MemberGone)
+    ));
+    assert!(matches!(
+        store
+            .connect(&ada.id, &lab.id, "sub_late", instant(4))
+            .await,
+        Err(StoreError::MemberGone)
+    ));
+    assert!(matches!(
+        store.create_rules(&owner, &[rule(&owner, 4)]).await,
+        Err(StoreError::MemberGone)
+    ));
+    let late = delegation(&ada.id, &Owner::Member(bo.id.clone()), &["*"], &["*"], 4);
+    assert!(matches!(
+        store.create_delegation(&late).await,
+        Err(StoreError::MemberGone)
+    ));
+    assert!(store.data_of(&ada.id).await.unwrap().is_empty());
+    assert!(store.connections_of(&ada.id).await.unwrap().is_empty());
+    assert!(store.rules_of(&owner).await.unwrap().is_empty());
+    assert!(store.delegations_of(&ada.id).await.unwrap().is_empty());
+    assert_eq!(versions(&store).await, before);
 }
 
 // ---- Data, connections, subjects ----
