@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DatabaseSettings, ServeSettings};
-use crate::credentials::{self, ADMIN_TOKEN_PREFIX, TokenHash};
+use crate::credentials::{self, ADMIN_TOKEN_PREFIX, SecretVerifier, TokenHash};
 use crate::http::{self, AppState, HttpLimits};
 use crate::policy::Policies;
 use crate::store::{self, Store};
@@ -56,7 +56,14 @@ impl Application {
             settings.max_delegation_depth,
         )
         .await
-        .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?;
+        .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?
+        .with_token_ttl(settings.access_token_ttl())
+        .with_secret_verifications(
+            settings
+                .max_secret_verifications
+                .unwrap_or_else(SecretVerifier::default_concurrency),
+        )
+        .with_rate_limits(settings.rate_limits());
         let limits = HttpLimits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout(),
@@ -80,12 +87,16 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish and closes the database.
+    /// finish and closes the database. Each request knows its TCP peer
+    /// (`ConnectInfo`), which the rate limits key on.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed")?;
