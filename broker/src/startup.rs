@@ -242,10 +242,6 @@ pub async fn generate(
         max_depth: settings.max_delegation_depth,
         seed: settings.seed,
     };
-    anyhow::ensure!(
-        settings.own_rules + settings.delegating + settings.on_personas <= 1.0,
-        "--own-rules, --delegating and --on-personas must add up to at most 1"
-    );
     let report =
         crate::generate::generate(&store, &evaluator, &policies.vocabulary, &shape).await?;
     store.close().await;

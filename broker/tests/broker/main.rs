@@ -13,6 +13,7 @@
 
 mod consent;
 mod delegation;
+mod generate;
 mod limits;
 mod oauth;
 mod properties;
