@@ -155,7 +155,7 @@ async fn run() {
     println!("decision, random member: p50 {p50:?}, p99 {p99:?}");
 
     // The chain of the full depth.
-    let head = input(&report.longest_chain_head);
+    let head = input(report.longest_chain_head.as_deref().unwrap());
     let first = state.engine.decide(&head, Utc::now()).await.unwrap();
     let hops = first.categories[0].chain.len() - 1;
     let mut samples = Vec::with_capacity(20_000);
@@ -172,8 +172,8 @@ async fn run() {
     println!("resident memory after deciding: {:.0} MiB", rss_mib());
 
     // A rule change of the hub, inherited by its delegators.
-    let hub = MemberId::parse(&report.hub).unwrap();
-    let delegator = input(&report.hub_delegator);
+    let hub = MemberId::parse(report.hub.as_deref().unwrap()).unwrap();
+    let delegator = input(report.hub_delegator.as_deref().unwrap());
     let before_change = state.engine.decide(&delegator, Utc::now()).await.unwrap();
     let owner = Owner::Member(hub.clone());
     let rules_before = store.rules_of(&owner).await.unwrap().len();

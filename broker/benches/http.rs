@@ -11,7 +11,16 @@
 //! a fresh SQLite file. Members: `BENCH_MEMBERS` (default 1000), three
 //! rules each. Duration per endpoint: `BENCH_SECONDS` (default 10).
 //!
-//! `cargo bench -p datacoop-broker --bench http`
+//! The `token-flood` scenario: 200 connections post wrong client secrets
+//! to `POST /oauth2/token` for `BENCH_FLOOD_SECONDS` (default 10) while
+//! this process's resident memory is sampled and `GET /healthz` is timed
+//! on a fresh connection every 20 ms; once with the rate limits off (only
+//! the bounded secret verifications stand between the flood and the
+//! memory), once with the defaults of `datacoop serve`. Loopback only.
+//!
+//! `cargo bench -p datacoop-broker --bench http` runs every scenario;
+//! `cargo bench -p datacoop-broker --bench http -- decisions` or
+//! `-- token-flood` runs one.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -127,15 +136,26 @@ fn term(id: &str) -> TermId {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; any other argument picks scenarios.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let selected = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run());
+    if selected("decisions") {
+        runtime.block_on(decisions());
+    }
+    if selected("token-flood") {
+        runtime.block_on(token_flood());
+    }
 }
 
-async fn run() {
+async fn decisions() {
     let members = env_number("BENCH_MEMBERS", 1000);
     let seconds = env_number("BENCH_SECONDS", 10);
     let dir = tempfile::tempdir().unwrap();
@@ -362,4 +382,267 @@ async fn reqwest_free_post(
     socket.read_to_string(&mut response).await.unwrap();
     let (_, body) = response.split_once("\r\n\r\n").unwrap();
     serde_json::from_str(body).unwrap()
+}
+
+/// Resident memory of this process, in MiB (`VmRSS`).
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+/// One `GET /healthz` on a fresh connection: how long until the answer.
+fn healthz_latency(address: std::net::SocketAddr) -> std::time::Duration {
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut socket =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(10)).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    started.elapsed()
+}
+
+struct Flood {
+    label: &'static str,
+    baseline_mib: f64,
+    peak_mib: f64,
+    requests_per_second: f64,
+    statuses: Vec<(u16, u64)>,
+    healthz: Vec<std::time::Duration>,
+}
+
+/// 200 connections posting wrong secrets for `seconds`, against a broker
+/// with `rate_limits`; memory and `/healthz` latency sampled meanwhile.
+async fn flood(
+    label: &'static str,
+    rate_limits: datacoop_broker::http::RateLimitSettings,
+    seconds: usize,
+) -> Flood {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("flood.db").display());
+    let store = store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let state = AppState::new(
+        Arc::clone(&store),
+        Arc::new(SystemClock),
+        Policies::built_in().unwrap(),
+        TokenHash::of(ADMIN),
+        datacoop_broker::consent::DEFAULT_MAX_DELEGATION_DEPTH,
+    )
+    .await
+    .unwrap()
+    .with_rate_limits(rate_limits);
+    // A real client with a real Argon2 hash: every wrong secret is verified.
+    let now = Utc::now();
+    let client_id = format!("dcc_{}", uuid::Uuid::new_v4().simple());
+    let secret = datacoop_broker::credentials::generate_secret("dcs_").unwrap();
+    let hash = datacoop_broker::credentials::hash_password(&secret).unwrap();
+    let third_party = ThirdParty {
+        id: ThirdPartyId::generate(),
+        name: ThirdPartyName::parse("Flooded Lab").unwrap(),
+        class: RequesterClass::Academic,
+        status: ThirdPartyStatus::Active,
+        webhook_url: None,
+        client_id: client_id.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_third_party(&third_party, &hash).await.unwrap();
+
+    let app = datacoop_broker::http::router(state, HttpLimits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+
+    let basic = base64_basic(&client_id, "dcs_wrong-secret-0123456789");
+    let script = dir.path().join("flood.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = \"grant_type=client_credentials\"\n\
+             wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n\
+             wrk.headers[\"Authorization\"] = \"Basic {basic}\"\n\
+             local threads = {{}}\n\
+             function setup(thread) table.insert(threads, thread) end\n\
+             function init(args) statuses = {{}} end\n\
+             function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end\n\
+             function done(summary, latency, requests)\n\
+               for _, thread in ipairs(threads) do\n\
+                 for status, count in pairs(thread:get(\"statuses\")) do\n\
+                   io.write(string.format(\"status %d %d\\n\", status, count))\n\
+                 end\n\
+               end\n\
+             end\n"
+        ),
+    )
+    .unwrap();
+
+    let baseline_mib = rss_mib();
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let memory = std::thread::spawn({
+        let running = Arc::clone(&running);
+        move || {
+            let mut peak = 0.0f64;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_mib());
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            peak
+        }
+    });
+    let probe = std::thread::spawn({
+        let running = Arc::clone(&running);
+        move || {
+            let mut latencies = Vec::new();
+            // Let the flood build up first.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                latencies.push(healthz_latency(address));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            latencies
+        }
+    });
+    let output = tokio::task::spawn_blocking({
+        let url = format!("http://{address}/oauth2/token");
+        let script = script.display().to_string();
+        move || {
+            Command::new("wrk")
+                .args([
+                    "-t2",
+                    "-c200",
+                    &format!("-d{seconds}s"),
+                    "--timeout",
+                    "30s",
+                    "-s",
+                    &script,
+                    &url,
+                ])
+                .output()
+                .expect("run wrk (apt-get install wrk)")
+        }
+    })
+    .await
+    .unwrap();
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak_mib = memory.join().unwrap();
+    let healthz = probe.join().unwrap();
+    server.abort();
+    store.close().await;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "wrk failed: {text}");
+    let statuses = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("status "))
+        .map(|rest| {
+            let (status, count) = rest.split_once(' ').unwrap();
+            (status.parse().unwrap(), count.trim().parse().unwrap())
+        })
+        .fold(Vec::<(u16, u64)>::new(), |mut all, (status, count)| {
+            match all.iter_mut().find(|(known, _)| *known == status) {
+                Some((_, total)) => *total += count,
+                None => all.push((status, count)),
+            }
+            all
+        });
+    let requests_per_second = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Requests/sec:"))
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"));
+    Flood {
+        label,
+        baseline_mib,
+        peak_mib,
+        requests_per_second,
+        statuses,
+        healthz,
+    }
+}
+
+fn base64_basic(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+}
+
+fn percentile(sorted: &[std::time::Duration], share: f64) -> std::time::Duration {
+    let rank = ((sorted.len() as f64) * share).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn token_flood() {
+    use datacoop_broker::http::RateLimitSettings;
+    let seconds = env_number("BENCH_FLOOD_SECONDS", 10);
+    let verifications = datacoop_broker::credentials::SecretVerifier::default_concurrency();
+    let mut results = Vec::new();
+    for (label, limits) in [
+        ("rate limits off", RateLimitSettings::OFF),
+        ("default rate limits", RateLimitSettings::default()),
+    ] {
+        println!("token flood, {label}: 200 connections for {seconds} s ...");
+        results.push(flood(label, limits, seconds).await);
+    }
+    println!(
+        "\nPOST /oauth2/token, wrong secrets, wrk -t2 -c200 -d{seconds}s; {verifications} secret verifications at once\n"
+    );
+    println!(
+        "| broker | token requests/s | answers | resident memory: before, peak | /healthz during the flood: p50, p99, max (probes) |"
+    );
+    println!("|---|---|---|---|---|");
+    for flood in &results {
+        let mut latencies = flood.healthz.clone();
+        latencies.sort();
+        let mut statuses = flood.statuses.clone();
+        statuses.sort();
+        let answers = statuses
+            .iter()
+            .map(|(status, count)| format!("{count} × {status}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "| {} | {:.0} | {answers} | {:.0} MiB, {:.0} MiB | {:.2} ms, {:.2} ms, {:.2} ms ({}) |",
+            flood.label,
+            flood.requests_per_second,
+            flood.baseline_mib,
+            flood.peak_mib,
+            percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+            latencies.last().unwrap().as_secs_f64() * 1000.0,
+            latencies.len(),
+        );
+    }
+    for flood in &results {
+        let mut latencies = flood.healthz.clone();
+        latencies.sort();
+        assert!(
+            flood.peak_mib < 500.0,
+            "{}: resident memory reached {:.0} MiB",
+            flood.label,
+            flood.peak_mib
+        );
+        let p99 = percentile(&latencies, 0.99);
+        assert!(
+            p99 < std::time::Duration::from_millis(50),
+            "{}: /healthz p99 {p99:?}",
+            flood.label
+        );
+    }
 }

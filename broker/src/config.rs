@@ -4,11 +4,15 @@
 //! the variable.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
+
+use crate::credentials::MAX_SECRET_VERIFICATIONS;
+use crate::http::RateLimitSettings;
 
 const AFTER_HELP: &str = "\
 Every flag can also be set through the environment variable shown beside it;
@@ -140,11 +144,69 @@ pub struct ServeSettings {
     /// Seconds a request may take before it is answered 408.
     #[arg(long, env = "DATACOOP_REQUEST_TIMEOUT_SECS", default_value = "30", value_parser = parse_timeout)]
     pub request_timeout_secs: u64,
+
+    /// Most client secrets verified at once at `POST /oauth2/token` (each
+    /// Argon2 verification holds about 19 MiB); as many more may wait, and
+    /// further requests are answered 503 at once. Default: one per CPU core.
+    #[arg(long, env = "DATACOOP_MAX_SECRET_VERIFICATIONS", value_parser = parse_secret_verifications)]
+    pub max_secret_verifications: Option<NonZeroUsize>,
+
+    /// `POST /oauth2/token` requests a minute from one client address
+    /// (the TCP peer; IPv6 by /64), then 429; 0 turns the limit off.
+    #[arg(long, env = "DATACOOP_RATE_LIMIT_TOKEN_PER_ADDRESS", default_value = "60", value_parser = parse_token_per_address)]
+    pub rate_limit_token_per_address: u32,
+
+    /// `POST /oauth2/token` requests a minute naming one client id, then
+    /// 429; 0 turns the limit off.
+    #[arg(long, env = "DATACOOP_RATE_LIMIT_TOKEN_PER_CLIENT", default_value = "60", value_parser = parse_token_per_client)]
+    pub rate_limit_token_per_client: u32,
+
+    /// Bearer tokens a minute that fail to authenticate (401) from one
+    /// client address; past it, that address's tokens are answered 429
+    /// without being looked up (the admin token still works); 0 turns the
+    /// limit off.
+    #[arg(long, env = "DATACOOP_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS", default_value = "30", value_parser = parse_failed_auth_per_address)]
+    pub rate_limit_failed_auth_per_address: u32,
+
+    /// Most rules one owner (a member, a persona, the co-op) may hold;
+    /// past it, a new rule is refused 422.
+    #[arg(long, env = "DATACOOP_MAX_RULES_PER_OWNER", default_value = "1000", value_parser = parse_rules_per_owner)]
+    pub max_rules_per_owner: u64,
+
+    /// Most delegations one member may hold; past it, 422.
+    #[arg(long, env = "DATACOOP_MAX_DELEGATIONS_PER_MEMBER", default_value = "100", value_parser = parse_delegations_per_member)]
+    pub max_delegations_per_member: u64,
+
+    /// Most bytes of data (serialized values, all categories together) one
+    /// member may store; past it, 422.
+    #[arg(long, env = "DATACOOP_MAX_DATA_BYTES_PER_MEMBER", default_value = "1048576", value_parser = parse_data_bytes_per_member)]
+    pub max_data_bytes_per_member: u64,
 }
 
 impl ServeSettings {
+    /// What one member (or owner) may hold at most.
+    pub fn store_limits(&self) -> crate::store::Limits {
+        crate::store::Limits {
+            rules_per_owner: self.max_rules_per_owner,
+            delegations_per_member: self.max_delegations_per_member,
+            data_bytes_per_member: self.max_data_bytes_per_member,
+        }
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn rate_limits(&self) -> RateLimitSettings {
+        RateLimitSettings {
+            token_per_address: self.rate_limit_token_per_address,
+            token_per_client: self.rate_limit_token_per_client,
+            failed_auth_per_address: self.rate_limit_failed_auth_per_address,
+        }
     }
 }
 
@@ -223,6 +285,76 @@ fn parse_token_ttl(raw: &str) -> Result<u64, String> {
     }
 }
 
+fn parse_secret_verifications(raw: &str) -> Result<NonZeroUsize, String> {
+    match raw.parse::<NonZeroUsize>() {
+        Ok(count) if count.get() <= MAX_SECRET_VERIFICATIONS => Ok(count),
+        _ => Err(format!(
+            "DATACOOP_MAX_SECRET_VERIFICATIONS must be a whole number from 1 to {MAX_SECRET_VERIFICATIONS}, not `{raw}`"
+        )),
+    }
+}
+
+/// Requests a minute: 0 (off) to 1,000,000.
+fn parse_per_minute(variable: &str, raw: &str) -> Result<u32, String> {
+    match raw.parse::<u32>() {
+        Ok(count) if count <= 1_000_000 => Ok(count),
+        _ => Err(format!(
+            "{variable} must be a whole number of requests a minute from 0 (off) to 1000000, not `{raw}`"
+        )),
+    }
+}
+
+fn parse_token_per_address(raw: &str) -> Result<u32, String> {
+    parse_per_minute("DATACOOP_RATE_LIMIT_TOKEN_PER_ADDRESS", raw)
+}
+
+fn parse_token_per_client(raw: &str) -> Result<u32, String> {
+    parse_per_minute("DATACOOP_RATE_LIMIT_TOKEN_PER_CLIENT", raw)
+}
+
+fn parse_failed_auth_per_address(raw: &str) -> Result<u32, String> {
+    parse_per_minute("DATACOOP_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS", raw)
+}
+
+fn parse_bounded(
+    variable: &str,
+    what: &str,
+    low: u64,
+    high: u64,
+    raw: &str,
+) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(value) if (low..=high).contains(&value) => Ok(value),
+        _ => Err(format!(
+            "{variable} must be a whole number of {what} from {low} to {high}, not `{raw}`"
+        )),
+    }
+}
+
+fn parse_rules_per_owner(raw: &str) -> Result<u64, String> {
+    parse_bounded("DATACOOP_MAX_RULES_PER_OWNER", "rules", 1, 1_000_000, raw)
+}
+
+fn parse_delegations_per_member(raw: &str) -> Result<u64, String> {
+    parse_bounded(
+        "DATACOOP_MAX_DELEGATIONS_PER_MEMBER",
+        "delegations",
+        1,
+        100_000,
+        raw,
+    )
+}
+
+fn parse_data_bytes_per_member(raw: &str) -> Result<u64, String> {
+    parse_bounded(
+        "DATACOOP_MAX_DATA_BYTES_PER_MEMBER",
+        "bytes",
+        1024,
+        1 << 34,
+        raw,
+    )
+}
+
 fn parse_depth(raw: &str) -> Result<usize, String> {
     match raw.parse::<usize>() {
         Ok(depth) if (1..=256).contains(&depth) => Ok(depth),
@@ -279,6 +411,39 @@ mod tests {
                 .unwrap_err()
                 .contains("DATACOOP_REQUEST_TIMEOUT_SECS")
         );
+        assert!(
+            parse_token_ttl("59")
+                .unwrap_err()
+                .contains("DATACOOP_ACCESS_TOKEN_TTL_SECS")
+        );
+        assert!(
+            parse_secret_verifications("0")
+                .unwrap_err()
+                .contains("DATACOOP_MAX_SECRET_VERIFICATIONS")
+        );
+        assert!(
+            parse_secret_verifications("257")
+                .unwrap_err()
+                .contains("DATACOOP_MAX_SECRET_VERIFICATIONS")
+        );
+        for (parse, variable) in [
+            (
+                parse_token_per_address as fn(&str) -> Result<u32, String>,
+                "DATACOOP_RATE_LIMIT_TOKEN_PER_ADDRESS",
+            ),
+            (
+                parse_token_per_client,
+                "DATACOOP_RATE_LIMIT_TOKEN_PER_CLIENT",
+            ),
+            (
+                parse_failed_auth_per_address,
+                "DATACOOP_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS",
+            ),
+        ] {
+            assert!(parse("-1").unwrap_err().contains(variable));
+            assert!(parse("1000001").unwrap_err().contains(variable));
+            assert_eq!(parse("0"), Ok(0));
+        }
     }
 
     #[test]
@@ -307,6 +472,9 @@ mod tests {
         assert_eq!(settings.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(settings.database.database_url.expose(), "sqlite://x.db");
         assert_eq!(settings.max_body_bytes, 1024 * 1024);
+        assert_eq!(settings.access_token_ttl(), Duration::from_secs(900));
+        assert_eq!(settings.max_secret_verifications, None);
+        assert_eq!(settings.rate_limits(), RateLimitSettings::default());
         assert_eq!(cli.log.log_format, LogFormat::Json);
     }
 }

@@ -6,7 +6,10 @@
 //! presets, as members pick them in an app), a share delegating to other
 //! members (chains of 1 to the depth limit, one of exactly the limit, a
 //! few rings, and one *hub* proxy that many delegate to), a share adopting
-//! personas, the rest silent. Every proxy accepts delegations.
+//! personas, the rest silent. Every proxy accepts delegations. A co-op too
+//! small for some of this (no member with rules to be the hub, too few
+//! delegating members for a chain of the limit) is written without it, and
+//! the report says so; any size, from none, works.
 #![expect(
     clippy::indexing_slicing,
     reason = "every index is drawn below the length of what it indexes"
@@ -52,13 +55,15 @@ pub struct Report {
     pub delegations: usize,
     pub personas: usize,
     pub third_parties: Vec<(String, &'static str)>,
-    /// The head of a chain of exactly `max_depth` hops.
-    pub longest_chain_head: String,
-    /// The hub proxy and how many delegate to it directly.
-    pub hub: String,
+    /// The head of a chain of exactly `max_depth` hops, if the co-op has
+    /// enough delegating members for one.
+    pub longest_chain_head: Option<String>,
+    /// The hub proxy (a member with rules, if any) and how many delegate
+    /// to it directly.
+    pub hub: Option<String>,
     pub hub_delegators: usize,
-    /// One member who delegates to the hub.
-    pub hub_delegator: String,
+    /// One member who delegates to the hub, if any does.
+    pub hub_delegator: Option<String>,
     pub seconds: f64,
     /// Up to 10,000 member ids, for benchmarks to decide for.
     #[serde(skip)]
@@ -73,8 +78,18 @@ pub enum GenerateError {
     Cedar(#[from] CedarError),
     #[error("the vocabulary in force lacks `{0}`, which the generator's presets use")]
     Vocabulary(String),
-    #[error("at least 100 members are needed, not {0}")]
-    TooSmall(usize),
+    #[error(
+        "--own-rules, --delegating and --on-personas must each be from 0 to 1 and add up to at most 1"
+    )]
+    Shares,
+}
+
+impl Shape {
+    fn shares_are_valid(&self) -> bool {
+        let shares = [self.own_rules, self.delegating, self.on_personas];
+        shares.iter().all(|share| (0.0..=1.0).contains(share))
+            && shares.iter().sum::<f64>() <= 1.0 + 1e-9
+    }
 }
 
 /// xorshift64: small, and the same co-op for the same seed on every
@@ -220,12 +235,13 @@ impl Links<'_> {
             .push(delegation(&self.ids[from], proxy, scope, self.now));
     }
 
-    /// `members[0]` -> `members[1]` -> ... -> `end`.
-    fn chain(&mut self, rng: &mut Rng, members: &[usize], end: usize) {
+    /// `members[0]` -> `members[1]` -> ... -> `end`; without an `end`
+    /// (no member has rules), the chain stops at its last member.
+    fn chain(&mut self, rng: &mut Rng, members: &[usize], end: Option<usize>) {
         for pair in members.windows(2) {
             self.delegate(pair[0], pair[1], everything());
         }
-        if let Some(&last) = members.last() {
+        if let (Some(&last), Some(end)) = (members.last(), end) {
             // Some last hops narrow the scope to health, so selection by
             // depth is exercised.
             let scope = match TermId::parse("health") {
@@ -254,8 +270,8 @@ pub async fn generate(
     vocabulary: &Vocabulary,
     shape: &Shape,
 ) -> Result<Report, GenerateError> {
-    if shape.members < 100 {
-        return Err(GenerateError::TooSmall(shape.members));
+    if !shape.shares_are_valid() {
+        return Err(GenerateError::Shares);
     }
     let started = Instant::now();
     let now = Utc::now();
@@ -344,9 +360,6 @@ pub async fn generate(
             on_personas.push(index);
         }
     }
-    if with_rules.is_empty() || delegating.len() < shape.max_depth + 10 {
-        return Err(GenerateError::TooSmall(shape.members));
-    }
     let mut links = Links {
         ids: &ids,
         now,
@@ -361,18 +374,37 @@ pub async fn generate(
         }
         links.has_version[index] = true;
     }
-    // The hub: a member with rules that many delegate to.
-    let hub = with_rules[0];
-    let hub_delegators = shape.hub_delegators.min(delegating.len() / 2);
-    for &from in delegating.iter().take(hub_delegators) {
-        links.delegate(from, hub, everything());
+    // A chain ends at a member with rules, drawn at random (none if no
+    // member has rules).
+    let end_of_chain = |rng: &mut Rng| -> Option<usize> {
+        (!with_rules.is_empty()).then(|| with_rules[rng.below(with_rules.len())])
+    };
+    // The hub: a member with rules that many delegate to; it leaves room
+    // for the chain of exactly the depth limit.
+    let hub = with_rules.first().copied();
+    let room_for_longest = shape.max_depth > 0 && delegating.len() >= shape.max_depth;
+    let hub_delegators = match hub {
+        Some(_) => shape.hub_delegators.min(delegating.len() / 2).min(
+            delegating
+                .len()
+                .saturating_sub(if room_for_longest { shape.max_depth } else { 0 }),
+        ),
+        None => 0,
+    };
+    if let Some(hub) = hub {
+        for &from in delegating.iter().take(hub_delegators) {
+            links.delegate(from, hub, everything());
+        }
     }
     let mut cursor = hub_delegators;
     // One chain of exactly the depth limit, ending at a member with rules.
-    let longest_head = delegating[cursor];
-    let end = with_rules[rng.below(with_rules.len())];
-    links.chain(&mut rng, &delegating[cursor..cursor + shape.max_depth], end);
-    cursor += shape.max_depth;
+    let mut longest_head = None;
+    if room_for_longest && let Some(end) = end_of_chain(&mut rng) {
+        let members = &delegating[cursor..cursor + shape.max_depth];
+        longest_head = members.first().copied();
+        links.chain(&mut rng, members, Some(end));
+        cursor += shape.max_depth;
+    }
     // The rest: chains of 1 to the limit (mostly short), and a few rings.
     while cursor < delegating.len() {
         let remaining = delegating.len() - cursor;
@@ -386,9 +418,9 @@ pub async fn generate(
             continue;
         }
         let length = (1 + rng.below(4) * rng.below(5))
-            .min(shape.max_depth)
+            .min(shape.max_depth.max(1))
             .min(remaining);
-        let end = with_rules[rng.below(with_rules.len())];
+        let end = end_of_chain(&mut rng);
         links.chain(&mut rng, &delegating[cursor..cursor + length], end);
         cursor += length;
     }
@@ -438,14 +470,21 @@ pub async fn generate(
             .iter()
             .map(|(tp, _)| (tp.id.to_string(), tp.status.as_str()))
             .collect(),
-        longest_chain_head: ids[longest_head].to_string(),
-        hub: ids[hub].to_string(),
+        longest_chain_head: longest_head.map(|index| ids[index].to_string()),
+        hub: hub.map(|index| ids[index].to_string()),
         hub_delegators,
-        hub_delegator: ids[delegating[0]].to_string(),
+        hub_delegator: delegating
+            .first()
+            .filter(|_| hub_delegators > 0)
+            .map(|&index| ids[index].to_string()),
         seconds: 0.0,
-        sample: (0..10_000)
-            .map(|_| ids[rng.below(ids.len())].to_string())
-            .collect(),
+        sample: if ids.is_empty() {
+            Vec::new()
+        } else {
+            (0..10_000)
+                .map(|_| ids[rng.below(ids.len())].to_string())
+                .collect()
+        },
     };
     store.bulk_load(bulk).await?;
     Ok(Report {

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DatabaseSettings, ServeSettings};
-use crate::credentials::{self, ADMIN_TOKEN_PREFIX, TokenHash};
+use crate::credentials::{self, ADMIN_TOKEN_PREFIX, SecretVerifier, TokenHash};
 use crate::http::{self, AppState, HttpLimits};
 use crate::policy::Policies;
 use crate::store::{self, Store};
@@ -43,7 +43,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let policies = Policies::load(settings.policy_dir.as_deref())
             .context("cannot load the policies (DATACOOP_POLICY_DIR)")?;
-        let store = open_database(&settings.database).await?;
+        let store = open_database_with(&settings.database, settings.store_limits()).await?;
         let admin = settle_admin_token(store.as_ref(), settings.admin_token.as_ref()).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -56,7 +56,14 @@ impl Application {
             settings.max_delegation_depth,
         )
         .await
-        .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?;
+        .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?
+        .with_token_ttl(settings.access_token_ttl())
+        .with_secret_verifications(
+            settings
+                .max_secret_verifications
+                .unwrap_or_else(SecretVerifier::default_concurrency),
+        )
+        .with_rate_limits(settings.rate_limits());
         let limits = HttpLimits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout(),
@@ -80,12 +87,16 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish and closes the database.
+    /// finish and closes the database. Each request knows its TCP peer
+    /// (`ConnectInfo`), which the rate limits key on.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed")?;
@@ -95,13 +106,22 @@ impl Application {
 }
 
 async fn open_database(settings: &DatabaseSettings) -> anyhow::Result<Arc<dyn Store>> {
+    open_database_with(settings, store::Limits::default()).await
+}
+
+async fn open_database_with(
+    settings: &DatabaseSettings,
+    limits: store::Limits,
+) -> anyhow::Result<Arc<dyn Store>> {
     let url = &settings.database_url;
-    let store = store::connect(url.expose()).await.with_context(|| {
-        format!(
-            "cannot open the {} database (DATACOOP_DATABASE_URL)",
-            url.scheme()
-        )
-    })?;
+    let store = store::connect_with(url.expose(), limits)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the {} database (DATACOOP_DATABASE_URL)",
+                url.scheme()
+            )
+        })?;
     store
         .migrate()
         .await
@@ -231,10 +251,6 @@ pub async fn generate(
         max_depth: settings.max_delegation_depth,
         seed: settings.seed,
     };
-    anyhow::ensure!(
-        settings.own_rules + settings.delegating + settings.on_personas <= 1.0,
-        "--own-rules, --delegating and --on-personas must add up to at most 1"
-    );
     let report =
         crate::generate::generate(&store, &evaluator, &policies.vocabulary, &shape).await?;
     store.close().await;

@@ -31,6 +31,10 @@ async fn help_explains_every_command_and_variable() {
         "DATACOOP_REQUEST_TIMEOUT_SECS",
         "DATACOOP_MAX_DELEGATION_DEPTH",
         "DATACOOP_ACCESS_TOKEN_TTL_SECS",
+        "DATACOOP_MAX_SECRET_VERIFICATIONS",
+        "DATACOOP_RATE_LIMIT_TOKEN_PER_ADDRESS",
+        "DATACOOP_RATE_LIMIT_TOKEN_PER_CLIENT",
+        "DATACOOP_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS",
     ] {
         assert!(
             help.contains(variable),
@@ -61,7 +65,7 @@ async fn secrets_in_the_environment_never_show_in_help() {
 async fn bad_settings_fail_fast_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let url = crate::sqlite_url(&dir);
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(&[(&str, &str)], &str); 11] = [
         (&[("DATACOOP_LISTEN", "not-an-address")], "DATACOOP_LISTEN"),
         (
             &[("DATACOOP_DATABASE_URL", "mysql://x")],
@@ -73,6 +77,30 @@ async fn bad_settings_fail_fast_naming_the_variable() {
             "DATACOOP_MAX_BODY_BYTES",
         ),
         (&[("DATACOOP_LOG", "=nonsense=[")], "DATACOOP_LOG"),
+        (
+            &[("DATACOOP_ACCESS_TOKEN_TTL_SECS", "5")],
+            "DATACOOP_ACCESS_TOKEN_TTL_SECS",
+        ),
+        (
+            &[("DATACOOP_REQUEST_TIMEOUT_SECS", "0")],
+            "DATACOOP_REQUEST_TIMEOUT_SECS",
+        ),
+        (
+            &[("DATACOOP_MAX_SECRET_VERIFICATIONS", "0")],
+            "DATACOOP_MAX_SECRET_VERIFICATIONS",
+        ),
+        (
+            &[("DATACOOP_RATE_LIMIT_TOKEN_PER_ADDRESS", "-1")],
+            "DATACOOP_RATE_LIMIT_TOKEN_PER_ADDRESS",
+        ),
+        (
+            &[("DATACOOP_RATE_LIMIT_TOKEN_PER_CLIENT", "many")],
+            "DATACOOP_RATE_LIMIT_TOKEN_PER_CLIENT",
+        ),
+        (
+            &[("DATACOOP_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS", "1e9")],
+            "DATACOOP_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS",
+        ),
     ];
     for (env, variable) in cases {
         let mut env = env.to_vec();
@@ -178,4 +206,58 @@ async fn a_policy_folder_replaces_the_vocabulary() {
         .unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(422));
     assert_eq!(error.problem().unwrap().errors[0].field, "class");
+}
+
+#[tokio::test]
+async fn generate_writes_small_co_ops_and_refuses_impossible_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::sqlite_url(&dir);
+    // This command used to panic (index out of range).
+    let output = run_datacoop(
+        &[
+            "generate",
+            "--members",
+            "100",
+            "--own-rules",
+            "0.3",
+            "--delegating",
+            "0.2",
+            "--on-personas",
+            "0.1",
+            "--seed",
+            "1",
+        ],
+        &[("DATACOOP_DATABASE_URL", &url)],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["members"], 100);
+    assert_eq!(report["personas"], 3);
+    // The broker serves what was written.
+    let broker = datacoop_tests::Broker::start(datacoop_tests::BrokerOptions::new(&url)).await;
+    let admin = crate::client(&broker).with_token(broker.printed_admin_token.as_deref().unwrap());
+    let page = admin.list_members(Some(200), None).await.unwrap();
+    assert_eq!(page.items.len(), 100);
+    broker.stop().await;
+
+    let output = run_datacoop(
+        &[
+            "generate",
+            "--members",
+            "10",
+            "--own-rules",
+            "0.6",
+            "--delegating",
+            "0.6",
+        ],
+        &[("DATACOOP_DATABASE_URL", &url)],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("--own-rules"), "{stderr}");
 }

@@ -14,6 +14,7 @@ mod errors;
 mod lifecycle;
 mod observability;
 mod service;
+mod settings;
 
 use datacoop_sdk::Client;
 use datacoop_tests::{Broker, BrokerOptions};

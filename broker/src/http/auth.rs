@@ -1,12 +1,19 @@
 //! Who is calling. Authentication is an explicit, failing extractor: a
 //! missing or unknown token is 401, a known token on the wrong endpoint is
 //! 403. There is no anonymous principal.
+//!
+//! Presenting a bearer token is how members, stewards and third parties
+//! sign in, so failed attempts are rate limited per client address: past
+//! `DATACOOP_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS` a minute, the address's
+//! tokens are answered 429 without being looked up (the admin token, held
+//! in memory, still works).
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 
 use super::AppState;
 use super::error::ApiError;
+use super::ratelimit::{self, Limited};
 use crate::credentials::{ACCESS_TOKEN_PREFIX, TokenHash};
 use crate::domain::{Member, ThirdParty, ThirdPartyStatus};
 
@@ -28,23 +35,48 @@ impl FromRequestParts<AppState> for Principal {
         if state.admin_token.matches(&hash) {
             return Ok(Self::Admin);
         }
+        let peer = ratelimit::peer(&parts.extensions);
+        state
+            .rate_limits
+            .bearer_allowed_from(peer)
+            .map_err(too_many)?;
+        match Self::look_up(token, &hash, state).await? {
+            Some(principal) => Ok(principal),
+            None => {
+                state
+                    .rate_limits
+                    .bearer_failed_from(peer)
+                    .map_err(too_many)?;
+                Err(ApiError::Unauthorized)
+            }
+        }
+    }
+}
+
+impl Principal {
+    /// The member or third party holding `token`, if any (and allowed).
+    async fn look_up(
+        token: &str,
+        hash: &TokenHash,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
         if token.starts_with(ACCESS_TOKEN_PREFIX) {
             // A suspended third party's live tokens stop working at once.
-            return match state
+            let third_party = state
                 .store
-                .third_party_by_token(&hash, state.clock.now())
-                .await?
-            {
-                Some(third_party) if third_party.status == ThirdPartyStatus::Active => {
-                    Ok(Self::ThirdParty(third_party))
-                }
-                _ => Err(ApiError::Unauthorized),
-            };
+                .third_party_by_token(hash, state.clock.now())
+                .await?;
+            return Ok(third_party
+                .filter(|third_party| third_party.status == ThirdPartyStatus::Active)
+                .map(Self::ThirdParty));
         }
-        match state.store.member_by_token(&hash).await? {
-            Some(member) => Ok(Self::Member(member)),
-            None => Err(ApiError::Unauthorized),
-        }
+        Ok(state.store.member_by_token(hash).await?.map(Self::Member))
+    }
+}
+
+fn too_many(limited: Limited) -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after_secs: limited.retry_after_secs(),
     }
 }
 

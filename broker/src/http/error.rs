@@ -38,6 +38,9 @@ pub enum ApiError {
     Timeout,
     #[error("{0}")]
     Unavailable(&'static str),
+    /// Over a rate limit; `Retry-After` tells when to try again.
+    #[error("too many failed attempts from this address; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     /// Anything else: logged with its chain, answered as a bare 500.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -57,6 +60,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +78,7 @@ impl ApiError {
             Self::Validation(_) => "validation",
             Self::Timeout => "timeout",
             Self::Unavailable(_) => "unavailable",
+            Self::TooManyRequests { .. } => "too-many-requests",
             Self::Internal(_) => "internal",
         }
     }
@@ -160,6 +165,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if matches!(self, Self::Unauthorized) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

@@ -15,6 +15,7 @@ mod oauth;
 pub mod openapi;
 mod pagination;
 mod personas;
+pub mod ratelimit;
 mod rules;
 mod service;
 mod third_parties;
@@ -29,11 +30,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::clock::Clock;
 use crate::consent::{Engine, EngineError};
-use crate::credentials::TokenHash;
+use crate::credentials::{SecretVerifier, TokenHash};
 use crate::policy::Policies;
 use crate::store::Store;
 
 pub use error::ApiError;
+pub use ratelimit::{RateLimitSettings, RateLimits};
 
 /// Everything a request may need, shared by all handlers.
 #[derive(Clone, Debug)]
@@ -48,6 +50,10 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// How long an OAuth2 access token lives.
     pub token_ttl: Duration,
+    /// Bounds the client-secret verifications running at once.
+    pub secret_verifier: Arc<SecretVerifier>,
+    /// Token requests and failed authentications, per address and client.
+    pub rate_limits: Arc<RateLimits>,
     vocabulary_document: Arc<datacoop_wire::Vocabulary>,
 }
 
@@ -72,6 +78,8 @@ impl AppState {
             metrics: crate::telemetry::prometheus(),
             engine,
             token_ttl: DEFAULT_TOKEN_TTL,
+            secret_verifier: Arc::new(SecretVerifier::default()),
+            rate_limits: Arc::new(RateLimits::default()),
             vocabulary_document,
         })
     }
@@ -85,6 +93,23 @@ impl AppState {
     pub fn with_token_ttl(self, ttl: Duration) -> Self {
         Self {
             token_ttl: ttl,
+            ..self
+        }
+    }
+
+    /// The same state with at most `concurrency` client secrets verified
+    /// at once.
+    pub fn with_secret_verifications(self, concurrency: std::num::NonZeroUsize) -> Self {
+        Self {
+            secret_verifier: Arc::new(SecretVerifier::new(concurrency)),
+            ..self
+        }
+    }
+
+    /// The same state with these rate limits.
+    pub fn with_rate_limits(self, settings: RateLimitSettings) -> Self {
+        Self {
+            rate_limits: Arc::new(RateLimits::new(settings)),
             ..self
         }
     }
@@ -126,7 +151,7 @@ pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>)
         .merge(rules::router())
         .merge(personas::router())
         .merge(decisions::router())
-        .merge(oauth::router())
+        .merge(oauth::router(limits.max_body_bytes))
         .merge(service::router())
         .merge(delegations::router())
         .fallback(middleware::not_found)

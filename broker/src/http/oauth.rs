@@ -3,24 +3,45 @@
 //! `client_id`/`client_secret` form fields) and receives a short-lived
 //! bearer token. Errors follow RFC 6749 §5.2, not RFC 9457: OAuth2
 //! clients expect them.
+//!
+//! Verifying a secret is the one expensive step (Argon2, about 19 MiB for
+//! a few milliseconds), so before it: requests are counted per client
+//! address and per client id (429 past the limit), the body is capped at
+//! `TOKEN_BODY_LIMIT`, and the verification waits for a turn of the
+//! `SecretVerifier` (503 when none is free).
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use datacoop_wire::{OAuthError, TokenResponse};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::AppState;
-use crate::credentials::{self, ACCESS_TOKEN_PREFIX, TokenHash};
+use super::ratelimit::{self, Limited};
+use crate::credentials::{self, ACCESS_TOKEN_PREFIX, DUMMY_SECRET_HASH, Saturated, TokenHash};
 use crate::domain::ThirdPartyStatus;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/oauth2/token", post(token))
+/// The largest token request body read (or `DATACOOP_MAX_BODY_BYTES`, if
+/// smaller): a client-credentials form is a few hundred bytes.
+pub const TOKEN_BODY_LIMIT: usize = 16 * 1024;
+
+/// The longest client id looked up; generated ones are much shorter.
+const MAX_CLIENT_ID_CHARS: usize = 200;
+
+/// `Retry-After` when every secret verification is busy.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
+pub fn router(max_body_bytes: usize) -> Router<AppState> {
+    let body_limit = max_body_bytes.min(TOKEN_BODY_LIMIT);
+    Router::new().route(
+        "/oauth2/token",
+        post(move |state: State<AppState>, request: Request| token(state, request, body_limit)),
+    )
 }
 
 /// An RFC 6749 §5.2 error.
@@ -28,22 +49,61 @@ struct TokenError {
     status: StatusCode,
     error: &'static str,
     description: String,
+    retry_after_secs: Option<u64>,
 }
 
 impl TokenError {
-    fn request(description: impl Into<String>) -> Self {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            error: "invalid_request",
+            status,
+            error,
             description: description.into(),
+            retry_after_secs: None,
         }
     }
 
+    fn request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
     fn client() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        )
+    }
+
+    fn server() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal error",
+        )
+    }
+
+    /// Over a rate limit: 429, with the RFC 6749 code for "try later".
+    fn rate_limited(limited: Limited) -> Self {
+        let seconds = limited.retry_after_secs();
         Self {
-            status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
-            description: "client authentication failed".to_owned(),
+            retry_after_secs: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                format!("too many token requests; retry in {seconds} s"),
+            )
+        }
+    }
+
+    /// Every secret verification is taken: 503.
+    fn busy(_: Saturated) -> Self {
+        Self {
+            retry_after_secs: Some(BUSY_RETRY_AFTER_SECS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "too many token requests are being handled; retry in a moment",
+            )
         }
     }
 }
@@ -64,8 +124,46 @@ impl IntoResponse for TokenError {
                 HeaderValue::from_static("Basic realm=\"datacoop\""),
             );
         }
+        if let Some(seconds) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
+}
+
+/// The body, up to `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, TokenError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large = error
+            .into_inner()
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some();
+        if too_large {
+            TokenError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                format!("the request body is larger than {limit} bytes"),
+            )
+        } else {
+            TokenError::request("the request body could not be read")
+        }
+    })
+}
+
+/// A client id worth looking up: no control character (PostgreSQL text
+/// cannot hold NUL) and not absurdly long.
+fn check_client_id(client_id: &str) -> Result<(), TokenError> {
+    if client_id.chars().any(char::is_control) {
+        return Err(TokenError::request(
+            "`client_id` must not contain control characters",
+        ));
+    }
+    if client_id.chars().count() > MAX_CLIENT_ID_CHARS {
+        return Err(TokenError::request(format!(
+            "`client_id` is longer than {MAX_CLIENT_ID_CHARS} characters"
+        )));
+    }
+    Ok(())
 }
 
 /// The form's parameters; each may appear once (RFC 6749 §3.2).
@@ -117,13 +215,23 @@ fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 400, description = "`invalid_request`, `unauthorized_client` (suspended) or `unsupported_grant_type`", body = OAuthError),
         (status = 401, description = "`invalid_client`: unknown client or wrong secret (not told apart)", body = OAuthError),
+        (status = 413, description = "`invalid_request`: the body is over 16 KiB", body = OAuthError),
+        (status = 429, description = "`temporarily_unavailable`: too many token requests from this address or for this client; see `Retry-After`", body = OAuthError),
+        (status = 503, description = "`temporarily_unavailable`: every secret verification is busy; see `Retry-After`", body = OAuthError),
     )
 )]
 async fn token(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
+    body_limit: usize,
 ) -> Result<Response, TokenError> {
+    let peer = ratelimit::peer(request.extensions());
+    state
+        .rate_limits
+        .token_request_from(peer)
+        .map_err(TokenError::rate_limited)?;
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -136,6 +244,7 @@ async fn token(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
+    let body = read_body(body, body_limit).await?;
     let params = form(&body)?;
     let param = |name: &str| {
         params
@@ -154,51 +263,51 @@ async fn token(
         (None, Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
         (None, _, _) => return Err(TokenError::client()),
     };
+    let secret = SecretString::from(secret);
     match param("grant_type") {
         Some("client_credentials") => {}
         Some(other) => {
-            return Err(TokenError {
-                status: StatusCode::BAD_REQUEST,
-                error: "unsupported_grant_type",
-                description: format!("only `client_credentials` is supported, not `{other}`"),
-            });
+            return Err(TokenError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("only `client_credentials` is supported, not `{other}`"),
+            ));
         }
         None => return Err(TokenError::request("`grant_type` is missing")),
     }
+    check_client_id(&client_id)?;
+    state
+        .rate_limits
+        .token_request_for(&client_id)
+        .map_err(TokenError::rate_limited)?;
     let client = state.store.client(&client_id).await.map_err(|error| {
         tracing::error!(error = format!("{error:#}"), "token request failed");
-        TokenError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: "server_error",
-            description: "internal error".to_owned(),
-        }
+        TokenError::server()
     })?;
     // Verify against a hash even for unknown clients, so the answer's
     // timing does not tell whether the client exists.
     let (third_party, hash) = match client {
         Some((third_party, hash)) => (Some(third_party), hash),
-        None => (None, dummy_hash().to_owned()),
+        None => (None, DUMMY_SECRET_HASH.to_owned()),
     };
-    let verified =
-        tokio::task::spawn_blocking(move || credentials::verify_password(&secret, &hash))
-            .await
-            .unwrap_or(false);
+    let verified = state
+        .secret_verifier
+        .verify(secret, hash)
+        .await
+        .map_err(TokenError::busy)?;
     let third_party = match third_party {
         Some(third_party) if verified => third_party,
         _ => return Err(TokenError::client()),
     };
     if third_party.status != ThirdPartyStatus::Active {
-        return Err(TokenError {
-            status: StatusCode::BAD_REQUEST,
-            error: "unauthorized_client",
-            description: "this third party is suspended".to_owned(),
-        });
+        return Err(TokenError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "this third party is suspended",
+        ));
     }
-    let token = credentials::generate_secret(ACCESS_TOKEN_PREFIX).map_err(|_| TokenError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        error: "server_error",
-        description: "internal error".to_owned(),
-    })?;
+    let token =
+        credentials::generate_secret(ACCESS_TOKEN_PREFIX).map_err(|_| TokenError::server())?;
     let now = state.clock.now();
     let ttl = state.token_ttl;
     let expires_at =
@@ -214,11 +323,7 @@ async fn token(
         .await
         .map_err(|error| {
             tracing::error!(error = format!("{error:#}"), "token request failed");
-            TokenError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                error: "server_error",
-                description: "internal error".to_owned(),
-            }
+            TokenError::server()
         })?;
     tracing::info!(third_party = %third_party.id, "access token issued");
     let mut response = axum::Json(TokenResponse {
@@ -231,17 +336,4 @@ async fn token(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
-}
-
-/// An Argon2id hash of a random secret nobody holds, verified against when
-/// the client id is unknown (made once, with the same parameters as real
-/// ones, so it costs the same).
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        credentials::generate_secret("dummy_")
-            .ok()
-            .and_then(|secret| credentials::hash_password(&secret).ok())
-            .unwrap_or_default()
-    })
 }
