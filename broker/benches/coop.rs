@@ -16,8 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use datacoop_broker::clock::SystemClock;
+use datacoop_broker::clock::{Clock as _, SystemClock};
 use datacoop_broker::consent::{DEFAULT_MAX_DELEGATION_DEPTH, DecisionInput, Evaluator};
 use datacoop_broker::credentials::TokenHash;
 use datacoop_broker::domain::rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};
@@ -145,7 +144,7 @@ async fn run() {
         let started = Instant::now();
         let outcome = state
             .engine
-            .decide(&input(member), Utc::now())
+            .decide(&input(member), SystemClock.now())
             .await
             .unwrap();
         samples.push(started.elapsed());
@@ -156,12 +155,12 @@ async fn run() {
 
     // The chain of the full depth.
     let head = input(report.longest_chain_head.as_deref().unwrap());
-    let first = state.engine.decide(&head, Utc::now()).await.unwrap();
+    let first = state.engine.decide(&head, SystemClock.now()).await.unwrap();
     let hops = first.categories[0].chain.len() - 1;
     let mut samples = Vec::with_capacity(20_000);
     for _ in 0..20_000 {
         let started = Instant::now();
-        std::hint::black_box(state.engine.decide(&head, Utc::now()).await.unwrap());
+        std::hint::black_box(state.engine.decide(&head, SystemClock.now()).await.unwrap());
         samples.push(started.elapsed());
     }
     let (p50, p99) = percentiles(samples);
@@ -174,7 +173,11 @@ async fn run() {
     // A rule change of the hub, inherited by its delegators.
     let hub = MemberId::parse(report.hub.as_deref().unwrap()).unwrap();
     let delegator = input(report.hub_delegator.as_deref().unwrap());
-    let before_change = state.engine.decide(&delegator, Utc::now()).await.unwrap();
+    let before_change = state
+        .engine
+        .decide(&delegator, SystemClock.now())
+        .await
+        .unwrap();
     let owner = Owner::Member(hub.clone());
     let rules_before = store.rules_of(&owner).await.unwrap().len();
     let spec = RuleSpec {
@@ -193,7 +196,7 @@ async fn run() {
         id,
         owner: owner.clone(),
         spec,
-        created_at: Utc::now(),
+        created_at: SystemClock.now(),
         cedar,
     };
     store
@@ -202,10 +205,18 @@ async fn run() {
         .unwrap();
     let write = started.elapsed();
     let started = Instant::now();
-    let after_change = state.engine.decide(&delegator, Utc::now()).await.unwrap();
+    let after_change = state
+        .engine
+        .decide(&delegator, SystemClock.now())
+        .await
+        .unwrap();
     let first_after = started.elapsed();
     let started = Instant::now();
-    let again = state.engine.decide(&delegator, Utc::now()).await.unwrap();
+    let again = state
+        .engine
+        .decide(&delegator, SystemClock.now())
+        .await
+        .unwrap();
     let second_after = started.elapsed();
     assert_eq!(
         store.rules_of(&owner).await.unwrap().len(),

@@ -36,8 +36,8 @@ use std::sync::Arc;
 
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{TimeDelta, Utc};
-use datacoop_broker::clock::SystemClock;
+use chrono::TimeDelta;
+use datacoop_broker::clock::{Clock as _, SystemClock};
 use datacoop_broker::credentials::TokenHash;
 use datacoop_broker::domain::rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};
 use datacoop_broker::domain::vocabulary::TermId;
@@ -75,7 +75,7 @@ async fn echo(Json(request): Json<DecisionRequest>) -> Json<Decision> {
                 rules: vec!["rul_00000000000000000000000000000000".to_owned()],
             })
             .collect(),
-        evaluated_at: Utc::now(),
+        evaluated_at: SystemClock.now(),
     })
 }
 
@@ -174,7 +174,7 @@ async fn decisions() {
     .unwrap();
 
     // Seed: one academic third party, `members` members with three rules each.
-    let now = Utc::now();
+    let now = SystemClock.now();
     let third_party = ThirdParty {
         id: ThirdPartyId::generate(),
         name: ThirdPartyName::parse("Bench Lab").unwrap(),
@@ -444,7 +444,7 @@ async fn flood(
     .unwrap()
     .with_rate_limits(rate_limits);
     // A real client with a real Argon2 hash: every wrong secret is verified.
-    let now = Utc::now();
+    let now = SystemClock.now();
     let client_id = format!("dcc_{}", uuid::Uuid::new_v4().simple());
     let secret = datacoop_broker::credentials::generate_secret("dcs_").unwrap();
     let hash = datacoop_broker::credentials::hash_password(&secret).unwrap();

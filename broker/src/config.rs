@@ -447,6 +447,33 @@ mod tests {
     }
 
     #[test]
+    fn bad_limits_name_their_variable() {
+        for (parse, variable) in [
+            (
+                parse_rules_per_owner as fn(&str) -> Result<u64, String>,
+                "DATACOOP_MAX_RULES_PER_OWNER",
+            ),
+            (
+                parse_delegations_per_member,
+                "DATACOOP_MAX_DELEGATIONS_PER_MEMBER",
+            ),
+            (
+                parse_data_bytes_per_member,
+                "DATACOOP_MAX_DATA_BYTES_PER_MEMBER",
+            ),
+        ] {
+            for bad in ["0", "-1", "many", "99999999999999999999"] {
+                assert!(
+                    parse(bad).unwrap_err().contains(variable),
+                    "{variable}={bad}"
+                );
+            }
+        }
+        assert_eq!(parse_rules_per_owner("5"), Ok(5));
+        assert_eq!(parse_data_bytes_per_member("2048"), Ok(2048));
+    }
+
+    #[test]
     fn database_urls_never_print_their_password() {
         let url = parse_database_url("postgres://u:hunter2@db/coop").unwrap();
         assert!(!format!("{url:?}").contains("hunter2"));

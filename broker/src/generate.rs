@@ -274,7 +274,7 @@ pub async fn generate(
         return Err(GenerateError::Shares);
     }
     let started = Instant::now();
-    let now = Utc::now();
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let mut rng = Rng(shape.seed.max(1));
     let presets = Presets::new(evaluator, vocabulary)?;
     let mut bulk = Bulk::default();

@@ -121,7 +121,7 @@ mod tests {
             display_name: Some(DisplayName::parse("Ada").unwrap()),
             registry,
             accepts_delegations: false,
-            created_at: Utc::now(),
+            created_at: DateTime::UNIX_EPOCH,
         }
     }
 
