@@ -3,7 +3,8 @@
 //! the cost of a rule change that a hub proxy's delegators inherit.
 //!
 //! `cargo bench -p datacoop-broker --bench coop` (BENCH_MEMBERS, default
-//! 1,000,000; BENCH_DATABASE_URL, default a fresh SQLite file).
+//! 1,000,000; BENCH_COOP_RULES, default 20 co-op deny rules;
+//! BENCH_DATABASE_URL, default a fresh SQLite file).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -58,6 +59,55 @@ fn main() {
     runtime.block_on(run());
 }
 
+fn coop_rule_count() -> usize {
+    std::env::var("BENCH_COOP_RULES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
+/// `count` co-op deny rules, each on a category and a purpose of its own
+/// that the measured requests (`health.heart` for research) never ask.
+fn coop_rules(evaluator: &Evaluator, count: usize) -> Vec<Rule> {
+    let categories = [
+        "location.precise",
+        "financial",
+        "financial.transactions",
+        "behaviour",
+        "behaviour.browsing",
+    ];
+    let purposes = [
+        "marketing",
+        "marketing.advertising",
+        "marketing.direct",
+        "commercial.sell_data",
+    ];
+    (0..count)
+        .map(|index| {
+            let spec = RuleSpec {
+                effect: Effect::Deny,
+                action: RuleAction::Any,
+                requester: Requester::Any,
+                data_categories: vec![
+                    TermId::parse(categories[index % categories.len()]).unwrap(),
+                ],
+                purposes: vec![TermId::parse(purposes[index / categories.len() % purposes.len()]).unwrap()],
+                not_before: None,
+                expires_at: None,
+            };
+            let id = RuleId::generate();
+            let cedar = evaluator.compile(&id, &spec).unwrap();
+            Rule {
+                id,
+                owner: Owner::Coop,
+                spec,
+                created_at: SystemClock.now(),
+                cedar,
+            }
+        })
+        .collect()
+}
+
 async fn run() {
     let members: usize = std::env::var("BENCH_MEMBERS")
         .ok()
@@ -90,12 +140,20 @@ async fn run() {
         let report = generate(&store, &evaluator, &policies.vocabulary, &shape)
             .await
             .unwrap();
+        store
+            .create_rules(&Owner::Coop, &coop_rules(&evaluator, coop_rule_count()))
+            .await
+            .unwrap();
         store.close().await;
         report
     };
     println!(
-        "{backend}: generated {} members, {} rules, {} delegations in {:.1} s",
-        report.members, report.rules, report.delegations, report.seconds
+        "{backend}: generated {} members, {} rules, {} delegations in {:.1} s; {} co-op rules",
+        report.members,
+        report.rules,
+        report.delegations,
+        report.seconds,
+        coop_rule_count()
     );
 
     // Start-up: open, migrate, load the mirror, compile every slice.

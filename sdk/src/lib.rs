@@ -260,10 +260,20 @@ impl Client {
         self.send_empty(self.request(Method::DELETE, &path)?).await
     }
 
-    /// `GET /v1/me/delegators` (member)
+    /// `GET /v1/me/delegators` (member): the count, and one page of the
+    /// public delegators; pass `next_cursor` for the next.
     pub async fn delegators(&self) -> Result<Delegators> {
-        self.send(self.request(Method::GET, "v1/me/delegators")?)
-            .await
+        self.delegators_page(None, None).await
+    }
+
+    /// `GET /v1/me/delegators?limit&cursor` (member).
+    pub async fn delegators_page(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Delegators> {
+        let request = self.request(Method::GET, "v1/me/delegators")?;
+        self.send(page_query(request, limit, cursor)).await
     }
 
     /// `POST /v1/me/rules` (member)

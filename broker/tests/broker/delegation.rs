@@ -472,3 +472,74 @@ async fn example_10_a_suspended_requester_is_denied() {
                "chain": [a], "rules": []})
     );
 }
+
+/// `GET /v1/me/delegators` counts every delegator in SQL and pages the
+/// public ones (`limit`, `cursor`, `next_cursor`), in enrolment order.
+async fn delegators_page_through_the_public_registry(app: TestApp) {
+    let proxy = app.enrol(Some("Proxy"), "public").await;
+    let proxy_token = proxy["token"].as_str().unwrap();
+    app.call(
+        Method::PATCH,
+        "/v1/me",
+        Some(proxy_token),
+        Some(json!({"accepts_delegations": true})),
+    )
+    .await;
+    let mut public = Vec::new();
+    for index in 0..7 {
+        let registry = if index % 3 == 2 {
+            "anonymous"
+        } else {
+            "public"
+        };
+        let member = app.enrol(None, registry).await;
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/v1/me/delegations",
+                Some(member["token"].as_str().unwrap()),
+                Some(json!({"to": {"member": proxy["id"]}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        if registry == "public" {
+            public.push(member["id"].clone());
+        }
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/me/delegators?limit=2".to_owned();
+    loop {
+        let (status, page) = app.call(Method::GET, &path, Some(proxy_token), None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["count"], 7);
+        assert!(page["public"].as_array().unwrap().len() <= 2);
+        seen.extend(page["public"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/me/delegators?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, public);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            "/v1/me/delegators?limit=0",
+            Some(proxy_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn delegators_page_through_the_public_registry_on_sqlite() {
+    delegators_page_through_the_public_registry(TestApp::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn delegators_page_through_the_public_registry_on_postgres() {
+    let Some(app) = TestApp::postgres().await else {
+        return;
+    };
+    delegators_page_through_the_public_registry(app).await;
+}
