@@ -88,10 +88,10 @@ fn coop_rules(evaluator: &Evaluator, count: usize) -> Vec<Rule> {
                 effect: Effect::Deny,
                 action: RuleAction::Any,
                 requester: Requester::Any,
-                data_categories: vec![
-                    TermId::parse(categories[index % categories.len()]).unwrap(),
+                data_categories: vec![TermId::parse(categories[index % categories.len()]).unwrap()],
+                purposes: vec![
+                    TermId::parse(purposes[index / categories.len() % purposes.len()]).unwrap(),
                 ],
-                purposes: vec![TermId::parse(purposes[index / categories.len() % purposes.len()]).unwrap()],
                 not_before: None,
                 expires_at: None,
             };
