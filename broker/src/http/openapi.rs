@@ -7,6 +7,8 @@
 //! this document in both directions: what it forbids is refused, what it
 //! allows is accepted.
 
+use std::sync::OnceLock;
+
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,8 +24,8 @@ use super::{AppState, service};
 use crate::domain::rule::MAX_TERMS_PER_RULE;
 use crate::domain::vocabulary::WILDCARD;
 use crate::domain::{
-    DelegationId, DisplayName, MemberId, PersonaId, RuleId, ThirdPartyId, ThirdPartyName,
-    Vocabulary, WebhookUrl,
+    DelegationId, DisplayName, MemberId, PersonaDescription, PersonaId, PersonaName, RuleId,
+    ThirdPartyId, ThirdPartyName, Vocabulary, WebhookUrl,
 };
 
 #[derive(Debug, OpenApi)]
@@ -152,10 +154,11 @@ pub fn published(vocabulary: &Vocabulary) -> Result<Value, DocumentError> {
 }
 
 // ---------------------------------------------------------------------------
-// Patterns. They are written in the subset of regular-expression syntax
-// that ECMA-262 (JSON Schema's dialect), Python's `re` and Rust's `regex`
-// read alike: character classes of `\xHH` and `\uHHHH` escapes, no `\s`
-// (each of the three means something else by it).
+// Patterns. They use the syntax Python's `re` (schemathesis) and Rust's
+// `regex` (the tests below) read alike, which is ECMA-262's too except
+// for characters beyond U+FFFF (`\UHHHHHHHH`): classes of `\xHH`,
+// `\uHHHH` and `\UHHHHHHHH` escapes, and no `\s`, which each dialect
+// reads differently.
 
 /// `char::is_whitespace` (Unicode `White_Space`), what `str::trim` removes.
 const WHITESPACE: &[(char, char)] = &[
@@ -178,10 +181,6 @@ const NUL: &[(char, char)] = &[('\0', '\0')];
 /// (`PersonaName`, `PersonaDescription`; the tests below hold them equal).
 const PERSONA_NAME_MAX_CHARS: usize = 100;
 const PERSONA_DESCRIPTION_MAX_CHARS: usize = 2000;
-
-/// Characters refused inside a name (`char::is_control`, general category
-/// `Cc`), besides `NUL`.
-const NAME_FORBIDDEN: &[(char, char)] = &[('\0', '\u{1f}'), ('\u{7f}', '\u{9f}')];
 
 fn escape(c: char) -> String {
     let code = u32::from(c);
@@ -213,14 +212,97 @@ fn without(forbidden: &[(char, char)]) -> String {
     format!("^{}*$", class(&[forbidden], true))
 }
 
-/// What `str::trim` leaves is 1 to `max` characters, none of `forbidden`
-/// (any whitespace around it is accepted and dropped).
-fn trimmed(max: usize, forbidden: &[(char, char)]) -> String {
-    let space = class(&[WHITESPACE], false);
-    let edge = class(&[WHITESPACE, forbidden], true);
-    let inner = class(&[forbidden], true);
-    let middle = max.saturating_sub(2);
-    format!("^{space}*{edge}(?:{inner}{{0,{middle}}}{edge})?{space}*$")
+/// How the server reads one kind of human text (a name, a description),
+/// learnt from its parser so that the published pattern cannot drift from
+/// it: the characters it refuses between two letters, and whether it
+/// takes `\r\n` as one line end where it refuses a lone `\r`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TextRule {
+    refused: Ranges,
+    crlf: bool,
+}
+
+impl TextRule {
+    /// `accepts` is the parser; U+0000 is refused in any case (the JSON
+    /// extractor refuses it in every string).
+    fn learn(accepts: impl Fn(&str) -> bool) -> Self {
+        let mut refused: Ranges = Vec::new();
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            if c != '\0' && accepts(&format!("a{c}a")) {
+                continue;
+            }
+            match refused.last_mut() {
+                Some((_, high)) if u32::from(*high) + 1 == u32::from(c) => *high = c,
+                _ => refused.push((c, c)),
+            }
+        }
+        let crlf = accepts("a\r\na") && !accepts("a\ra");
+        Self { refused, crlf }
+    }
+
+    /// What `str::trim` leaves is 1 to `max` characters (a `\r\n` counting
+    /// as one where it is one line end), none refused; any whitespace
+    /// around it is accepted and dropped.
+    ///
+    /// Written for the tools that read it, not only for the letter of the
+    /// rule: no counted repetition of a large class (automaton engines such
+    /// as Rust's `regex`, under schemathesis's validator, refuse to compile
+    /// it), and the refused ranges of a thousand code points or more
+    /// (unassigned planes, private use) in a negative lookahead rather than
+    /// in the classes (Hypothesis, which draws schemathesis's strings,
+    /// expands every class range character by character). The length is a
+    /// negative lookahead too: no text character `max` units past the start.
+    fn pattern(&self, max: usize) -> String {
+        let (large, small): (Ranges, Ranges) = self
+            .refused
+            .iter()
+            .partition(|&&(low, high)| u32::from(high) - u32::from(low) >= LARGE_RANGE);
+        let space = class(&[WHITESPACE], false);
+        let text = class(&[WHITESPACE], true);
+        let edge = class(&[WHITESPACE, &small], true);
+        let allowed = class(&[&small], true);
+        let (unit, inner) = if self.crlf {
+            // A lone `\r` is refused and `\r\n` is one unit, counted once.
+            (
+                "(?:\\x0d\\x0a|\\x0d(?!\\x0a)|[^\\x0d])".to_owned(),
+                format!("(?:{allowed}|\\x0d\\x0a)"),
+            )
+        } else {
+            ("[\\s\\S]".to_owned(), allowed)
+        };
+        let none_large = if large.is_empty() {
+            String::new()
+        } else {
+            format!("(?![\\s\\S]*{})", class(&[&large], false))
+        };
+        format!(
+            "^{none_large}{space}*(?!{unit}{{{max}}}[\\s\\S]*{text}){edge}(?:{inner}*{edge})?{space}*$"
+        )
+    }
+}
+
+/// Inclusive ranges of characters.
+type Ranges = Vec<(char, char)>;
+
+/// Refused ranges at least this long go to a lookahead (see `pattern`).
+const LARGE_RANGE: u32 = 1000;
+
+/// The rules of the names and descriptions the API takes, learnt once.
+struct TextRules {
+    display_name: TextRule,
+    third_party_name: TextRule,
+    persona_name: TextRule,
+    persona_description: TextRule,
+}
+
+fn text_rules() -> &'static TextRules {
+    static RULES: OnceLock<TextRules> = OnceLock::new();
+    RULES.get_or_init(|| TextRules {
+        display_name: TextRule::learn(|text| DisplayName::parse(text).is_ok()),
+        third_party_name: TextRule::learn(|text| ThirdPartyName::parse(text).is_ok()),
+        persona_name: TextRule::learn(|text| PersonaName::parse(text).is_ok()),
+        persona_description: TextRule::learn(|text| PersonaDescription::parse(text).is_ok()),
+    })
 }
 
 /// An id of one kind: its prefix and 32 lowercase hex digits.
@@ -449,7 +531,8 @@ fn add_components(doc: &mut Value, vocabulary: &Vocabulary) -> Result<(), Docume
 }
 
 fn constrain_requests(doc: &mut Value) -> Result<(), DocumentError> {
-    let display_name = trimmed(DisplayName::MAX_CHARS, NAME_FORBIDDEN);
+    let rules = text_rules();
+    let display_name = rules.display_name.pattern(DisplayName::MAX_CHARS);
     let free_text = without(NUL);
     let terms = |selector: &str| {
         json!({
@@ -473,7 +556,7 @@ fn constrain_requests(doc: &mut Value) -> Result<(), DocumentError> {
     merge(
         doc,
         &property("CreateThirdParty", "name"),
-        json!({ "pattern": trimmed(ThirdPartyName::MAX_CHARS, NAME_FORBIDDEN) }),
+        json!({ "pattern": rules.third_party_name.pattern(ThirdPartyName::MAX_CHARS) }),
     )?;
     *object(doc, &property("CreateThirdParty", "class"))? = reference_map("ClassInForce");
     merge(
@@ -516,12 +599,12 @@ fn constrain_requests(doc: &mut Value) -> Result<(), DocumentError> {
     merge(
         doc,
         &property("CreatePersona", "name"),
-        json!({ "pattern": trimmed(PERSONA_NAME_MAX_CHARS, NAME_FORBIDDEN) }),
+        json!({ "pattern": rules.persona_name.pattern(PERSONA_NAME_MAX_CHARS) }),
     )?;
     merge(
         doc,
         &property("CreatePersona", "description"),
-        json!({ "pattern": trimmed(PERSONA_DESCRIPTION_MAX_CHARS, NUL) }),
+        json!({ "pattern": rules.persona_description.pattern(PERSONA_DESCRIPTION_MAX_CHARS) }),
     )?;
     merge(
         doc,
@@ -798,10 +881,9 @@ fn add_common_responses(doc: &mut Value) -> Result<(), DocumentError> {
 mod tests {
     use std::collections::HashSet;
 
-    use regex::Regex;
+    use fancy_regex::Regex;
 
     use super::*;
-    use crate::domain::{PersonaDescription, PersonaName};
     use crate::http::pagination::PageRequest;
     use crate::policy::DEFAULT_VOCABULARY;
 
@@ -818,6 +900,10 @@ mod tests {
         Regex::new(text).unwrap()
     }
 
+    fn matches(regex: &Regex, text: &str) -> bool {
+        regex.is_match(text).unwrap()
+    }
+
     /// Every character worth trying: the first planes' worth of the BMP
     /// (controls, spaces, punctuation, the bidi and zero-width marks),
     /// the specials, and a stride through the rest, astral planes included.
@@ -825,7 +911,8 @@ mod tests {
         (0..0x3100u32)
             .chain((0x3100..0x11_0000).step_by(97))
             .chain(0xfe00..0x1_0000)
-            .chain(0xe0000..0xe0080)
+            .chain(0xe0000..0xe0200)
+            .chain([0x3_0000, 0x4_0000, 0xf_0000, 0x10_fffd, 0x10_ffff])
             .filter_map(char::from_u32)
     }
 
@@ -850,6 +937,12 @@ mod tests {
         let word = |n: usize| "é".repeat(n);
         samples.extend([
             String::new(),
+            "a\r\na".to_owned(),
+            "a\ra".to_owned(),
+            "a\r\r\na".to_owned(),
+            "\r\na\r\n".to_owned(),
+            format!("{}\r\n{}", word(max / 2), word(max - max / 2 - 1)),
+            format!("{}\r\n{}", word(max / 2), word(max - max / 2)),
             word(max),
             word(max + 1),
             format!(" \t{} \u{3000}", word(max)),
@@ -859,7 +952,7 @@ mod tests {
         ]);
         for sample in samples {
             assert_eq!(
-                regex.is_match(&sample),
+                matches(&regex, &sample),
                 parse(&sample).is_ok() && !sample.contains('\0'),
                 "{pointer} and the parser disagree on {sample:?}"
             );
@@ -909,11 +1002,25 @@ mod tests {
             let schema = Value::Object(parameter(&mut doc, path, method, "id").unwrap().clone());
             Regex::new(schema["pattern"].as_str().unwrap()).unwrap()
         };
-        assert!(id("/v1/third-parties/{id}", "get").is_match(ThirdPartyId::generate().as_str()));
-        assert!(!id("/v1/third-parties/{id}", "get").is_match(MemberId::generate().as_str()));
-        assert!(id("/v1/me/rules/{id}", "delete").is_match(RuleId::generate().as_str()));
         assert!(
-            id("/v1/me/delegations/{id}", "delete").is_match(DelegationId::generate().as_str())
+            id("/v1/third-parties/{id}", "get")
+                .is_match(ThirdPartyId::generate().as_str())
+                .unwrap()
+        );
+        assert!(
+            !id("/v1/third-parties/{id}", "get")
+                .is_match(MemberId::generate().as_str())
+                .unwrap()
+        );
+        assert!(
+            id("/v1/me/rules/{id}", "delete")
+                .is_match(RuleId::generate().as_str())
+                .unwrap()
+        );
+        assert!(
+            id("/v1/me/delegations/{id}", "delete")
+                .is_match(DelegationId::generate().as_str())
+                .unwrap()
         );
         let proxy = &doc["components"]["schemas"]["Proxy"]["oneOf"];
         let member = Regex::new(
@@ -921,13 +1028,23 @@ mod tests {
                 .as_str()
                 .unwrap(),
         );
-        assert!(member.unwrap().is_match(MemberId::generate().as_str()));
+        assert!(
+            member
+                .unwrap()
+                .is_match(MemberId::generate().as_str())
+                .unwrap()
+        );
         let persona = Regex::new(
             proxy[1]["properties"]["persona"]["pattern"]
                 .as_str()
                 .unwrap(),
         );
-        assert!(persona.unwrap().is_match(PersonaId::generate().as_str()));
+        assert!(
+            persona
+                .unwrap()
+                .is_match(PersonaId::generate().as_str())
+                .unwrap()
+        );
 
         let page = PageRequest {
             after: None,
@@ -938,6 +1055,7 @@ mod tests {
             Regex::new(CURSOR_PATTERN)
                 .unwrap()
                 .is_match(&cursor.unwrap())
+                .unwrap()
         );
 
         let instant = Regex::new(INSTANT_PATTERN).unwrap();
@@ -949,7 +1067,7 @@ mod tests {
             ("0001-01-01T00:00:00Z", false),
             ("+99999-01-01T00:00:00Z", false),
         ] {
-            assert_eq!(instant.is_match(text), allowed, "{text}");
+            assert_eq!(matches(&instant, text), allowed, "{text}");
         }
     }
 
@@ -964,7 +1082,7 @@ mod tests {
             "http://[::1]:9000/",
         ] {
             assert!(WebhookUrl::parse(url).is_ok(), "{url}");
-            assert!(regex.is_match(url), "{url}");
+            assert!(matches(&regex, url), "{url}");
         }
         for url in [
             "http://example.org/hook",
@@ -974,7 +1092,7 @@ mod tests {
             "",
         ] {
             assert!(WebhookUrl::parse(url).is_err(), "{url}");
-            assert!(!regex.is_match(url), "{url}");
+            assert!(!matches(&regex, url), "{url}");
         }
     }
 
