@@ -9,7 +9,10 @@ so that the calls schemathesis generates reach the interesting paths, then
 runs schemathesis with `schemathesis.toml` beside this file, and stops the
 broker. The exit status is schemathesis's.
 
-Usage: driver.py DATACOOP_BINARY WORK_DIR [extra schemathesis arguments]
+Usage: driver.py DATACOOP_BINARY WORK_DIR [--postgres SERVER_URL] [schemathesis run options]
+
+With `--postgres`, the broker serves a database of its own, created on
+that PostgreSQL server (through `psql`) for the run and dropped after it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -31,14 +35,38 @@ HERE = Path(__file__).resolve().parent
 STARTUP_SECONDS = 30
 
 
-class Broker:
-    """The `datacoop` binary, serving a fresh SQLite file on a loopback port."""
+class Database:
+    """A fresh database for one run: an SQLite file in the work folder, or
+    a database created on a PostgreSQL server and dropped afterwards."""
 
-    def __init__(self, binary: Path, work: Path, admin_token: str) -> None:
+    def __init__(self, work: Path, postgres: str | None) -> None:
+        self.server = postgres
+        if postgres is None:
+            for stale in work.glob("datacoop.db*"):
+                stale.unlink()
+            self.url = f"sqlite://{work / 'datacoop.db'}"
+            return
+        self.name = f"datacoop_contract_{secrets.token_hex(6)}"
+        self._psql(f'CREATE DATABASE "{self.name}"')
+        self.url = urlunsplit(urlsplit(postgres)._replace(path=f"/{self.name}"))
+
+    def _psql(self, statement: str) -> None:
+        assert self.server is not None
+        subprocess.run(["psql", "--quiet", "--no-psqlrc", self.server, "-c", statement], check=True)
+
+    def drop(self) -> None:
+        if self.server is not None:
+            self._psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class Broker:
+    """The `datacoop` binary, serving `database` on a loopback port."""
+
+    def __init__(self, binary: Path, work: Path, database: Database, admin_token: str) -> None:
         self.log_path = work / "broker.log"
         env = {
             **os.environ,
-            "DATACOOP_DATABASE_URL": f"sqlite://{work / 'datacoop.db'}",
+            "DATACOOP_DATABASE_URL": database.url,
             "DATACOOP_ADMIN_TOKEN": admin_token,
             "DATACOOP_LOG_FORMAT": "json",
             # The run checks the contract, not the limits: thousands of
@@ -273,19 +301,29 @@ def main() -> int:
     binary = Path(sys.argv[1]).resolve()
     work = Path(sys.argv[2]).resolve()
     extra = sys.argv[3:]
+    postgres = None
+    if extra[:1] == ["--postgres"]:
+        if len(extra) < 2:
+            print(__doc__, file=sys.stderr)
+            return 2
+        postgres, extra = extra[1], extra[2:]
     work.mkdir(parents=True, exist_ok=True)
-    for stale in work.glob("datacoop.db*"):
-        stale.unlink()
     shutil.rmtree(work / "report", ignore_errors=True)
     admin = "dca_" + secrets.token_hex(32)
-    broker = Broker(binary, work, admin)
+    database = Database(work, postgres)
+    try:
+        broker = Broker(binary, work, database, admin)
+    except BaseException:
+        database.drop()
+        raise
     try:
         api = Api(broker.url)
         tokens, dictionaries = seed(api, admin)
         env = {**os.environ, "DATACOOP_ADMIN_TOKEN": admin, **tokens}
         config = work / "schemathesis.toml"
         config.write_text(configuration(dictionaries))
-        print(f"broker at {broker.url}, co-op enrolled; log: {broker.log_path}", flush=True)
+        where = "PostgreSQL" if postgres else "SQLite"
+        print(f"broker at {broker.url} on {where}, co-op enrolled; log: {broker.log_path}", flush=True)
         command = [
             str(Path(sys.executable).parent / "schemathesis"),
             "--config-file",
@@ -305,6 +343,7 @@ def main() -> int:
         return completed.returncode
     finally:
         broker.stop()
+        database.drop()
 
 
 if __name__ == "__main__":
