@@ -741,7 +741,29 @@ fn describe_token_endpoint(doc: &mut Value) -> Result<(), DocumentError> {
         &format!("{token}/requestBody"),
         json!({ "required": true }),
     )?;
+    let oauth_error = |description: &str| {
+        json!({
+            "description": description,
+            "content": { "application/json": { "schema": reference("OAuthError") } },
+        })
+    };
     let responses = object(doc, &format!("{token}/responses"))?;
+    // The handler's own annotation describes these when it lists them.
+    for (status, description) in [
+        ("413", "`invalid_request`: the body is over the size limit"),
+        (
+            "429",
+            "`temporarily_unavailable`: too many requests from this address or for this client",
+        ),
+        (
+            "503",
+            "`temporarily_unavailable`: too many secrets being verified at once",
+        ),
+    ] {
+        responses
+            .entry(status)
+            .or_insert_with(|| oauth_error(description));
+    }
     for (status, answer) in responses.iter_mut() {
         let Some(answer) = answer.as_object_mut() else {
             continue;
@@ -753,39 +775,18 @@ fn describe_token_endpoint(doc: &mut Value) -> Result<(), DocumentError> {
                 "schema": { "type": "string", "enum": ["no-store"] },
             }
         }));
-        if status == "401" {
-            headers.insert(
-                "WWW-Authenticate".to_owned(),
-                json!({ "required": true, "schema": { "type": "string" } }),
-            );
+        match status.as_str() {
+            "401" => {
+                headers.insert(
+                    "WWW-Authenticate".to_owned(),
+                    json!({ "required": true, "schema": { "type": "string" } }),
+                );
+            }
+            "429" | "503" => headers.extend(json_map(retry_after_header())),
+            _ => {}
         }
         answer.insert("headers".to_owned(), Value::Object(headers));
     }
-    let oauth_error = |description: &str| {
-        json!({
-            "description": description,
-            "content": { "application/json": { "schema": reference("OAuthError") } },
-        })
-    };
-    let retry_after = |description: &str| {
-        let mut answer = oauth_error(description);
-        if let Some(answer) = answer.as_object_mut() {
-            answer.insert("headers".to_owned(), retry_after_header());
-        }
-        answer
-    };
-    responses.insert(
-        "413".to_owned(),
-        oauth_error("`invalid_request`: the body is over the size limit"),
-    );
-    responses.insert(
-        "429".to_owned(),
-        retry_after("Too many requests from this address or for this client"),
-    );
-    responses.insert(
-        "503".to_owned(),
-        retry_after("`temporarily_unavailable`: too many secrets being verified at once"),
-    );
     Ok(())
 }
 
@@ -1132,6 +1133,30 @@ mod tests {
         let limit = parameter(&mut doc, "/v1/members", "get", "limit").unwrap();
         assert_eq!(limit["minimum"], 1);
         assert_eq!(limit["maximum"], MAX_LIMIT);
+    }
+
+    #[test]
+    fn the_token_endpoint_answers_as_rfc_6749_says() {
+        let doc = document();
+        let token = &doc["paths"]["/oauth2/token"]["post"];
+        let form = &token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+        assert_eq!(
+            form["properties"]["grant_type"]["enum"],
+            json!(["client_credentials"])
+        );
+        for status in ["200", "400", "401", "413", "429", "503"] {
+            let headers = &token["responses"][status]["headers"];
+            assert_eq!(headers["Cache-Control"]["required"], true, "{status}");
+        }
+        for status in ["429", "503"] {
+            let headers = &token["responses"][status]["headers"];
+            assert_eq!(headers["Retry-After"]["required"], true, "{status}");
+        }
+        assert!(
+            token["responses"]["401"]["headers"]
+                .get("WWW-Authenticate")
+                .is_some()
+        );
     }
 
     #[test]
