@@ -1,7 +1,7 @@
 """Checks the published API contract against the real broker with schemathesis.
 
-Started by `.ci/schemathesis` with the Python of a virtual environment that
-holds the pinned schemathesis. It starts the `datacoop` binary on a fresh
+Started by `.ci/schemathesis` with a Python that can import the pinned
+schemathesis. It starts the `datacoop` binary on a fresh
 SQLite database on a loopback port, enrols a small co-op through the API
 (members, a proxy, a third party with an OAuth2 access token, a pairwise
 subject, rules, a delegation, a persona, stored data, an access-log entry)
@@ -325,7 +325,9 @@ def main() -> int:
         where = "PostgreSQL" if postgres else "SQLite"
         print(f"broker at {broker.url} on {where}, co-op enrolled; log: {broker.log_path}", flush=True)
         command = [
-            str(Path(sys.executable).parent / "schemathesis"),
+            sys.executable,
+            "-c",
+            "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())",
             "--config-file",
             str(config),
             "run",
