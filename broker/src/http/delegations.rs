@@ -84,7 +84,7 @@ pub(super) fn to_wire(delegation: &Delegation, active: bool) -> datacoop_wire::D
 /// Delegate a scope (every category and purpose by default) to a member
 /// who accepts delegations, or to a persona.
 #[utoipa::path(
-    post, path = "/v1/me/delegations", tag = "member",
+    post, path = "/v1/me/delegations", tag = "member", operation_id = "create_delegation",
     request_body = CreateDelegation,
     responses(
         (status = 201, description = "The delegation, with its Cedar policy", body = datacoop_wire::Delegation),
@@ -163,7 +163,7 @@ async fn create(
 
 /// The calling member's delegations, oldest first, each marked active or not.
 #[utoipa::path(
-    get, path = "/v1/me/delegations", tag = "member",
+    get, path = "/v1/me/delegations", tag = "member", operation_id = "list_delegations",
     responses(
         (status = 200, description = "The member's delegations", body = Vec<datacoop_wire::Delegation>),
         (status = 401, response = super::openapi::Unauthorized),
@@ -192,7 +192,7 @@ async fn list(
 
 /// Revoke a delegation; the very next decision no longer follows it.
 #[utoipa::path(
-    delete, path = "/v1/me/delegations/{id}", tag = "member",
+    delete, path = "/v1/me/delegations/{id}", tag = "member", operation_id = "delete_delegation",
     params(("id" = String, Path, description = "Delegation id")),
     responses(
         (status = 204, description = "Revoked"),

@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
 
 /// The calling member's profile.
 #[utoipa::path(
-    get, path = "/v1/me", tag = "member",
+    get, path = "/v1/me", tag = "member", operation_id = "show_me",
     responses(
         (status = 200, description = "The calling member", body = Me),
         (status = 401, response = super::openapi::Unauthorized),
@@ -33,7 +33,7 @@ async fn show(AuthMember(member): AuthMember) -> JsonResponse<Me> {
 
 /// Change the calling member's name, registry or `accepts_delegations`.
 #[utoipa::path(
-    patch, path = "/v1/me", tag = "member",
+    patch, path = "/v1/me", tag = "member", operation_id = "update_me",
     request_body = UpdateMe,
     responses(
         (status = 200, description = "The member after the change", body = Me),
@@ -67,7 +67,7 @@ async fn update(
 /// Leave the co-op: the member's name, rules and delegations are erased,
 /// their tokens stop working, and delegations to them become inactive.
 #[utoipa::path(
-    delete, path = "/v1/me", tag = "member",
+    delete, path = "/v1/me", tag = "member", operation_id = "leave",
     responses(
         (status = 204, description = "The member has left"),
         (status = 401, response = super::openapi::Unauthorized),

@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
 
 /// Enrol a member; the answer carries their token, shown this once.
 #[utoipa::path(
-    post, path = "/v1/members", tag = "admin",
+    post, path = "/v1/members", tag = "admin", operation_id = "create_member",
     request_body = CreateMember,
     responses(
         (status = 201, description = "The member and their token", body = CreatedMember),
@@ -71,7 +71,7 @@ async fn create(
 
 /// List members in enrolment order. Anonymous members carry no name.
 #[utoipa::path(
-    get, path = "/v1/members", tag = "admin",
+    get, path = "/v1/members", tag = "admin", operation_id = "list_members",
     params(
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),

@@ -17,7 +17,7 @@ use crate::domain::rule::{Owner, Rule};
 use crate::domain::{FieldErrors, Persona, PersonaDescription, PersonaId, PersonaName};
 
 /// The most rules one persona may hold.
-const MAX_PERSONA_RULES: usize = 100;
+pub(super) const MAX_PERSONA_RULES: usize = 100;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/personas", post(create).get(list))
@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 
 /// Publish a persona with its rules.
 #[utoipa::path(
-    post, path = "/v1/personas", tag = "admin",
+    post, path = "/v1/personas", tag = "admin", operation_id = "create_persona",
     request_body = CreatePersona,
     responses(
         (status = 201, description = "The persona and its rules", body = datacoop_wire::Persona),
@@ -78,7 +78,7 @@ async fn create(
 
 /// Every persona with its rules (stewards and members).
 #[utoipa::path(
-    get, path = "/v1/personas", tag = "member",
+    get, path = "/v1/personas", tag = "member", operation_id = "list_personas",
     responses(
         (status = 200, description = "The personas", body = Vec<datacoop_wire::Persona>),
         (status = 401, response = super::openapi::Unauthorized),

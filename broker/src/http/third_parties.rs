@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 /// Approve a third party; the answer carries its OAuth2 client secret,
 /// shown this once.
 #[utoipa::path(
-    post, path = "/v1/third-parties", tag = "admin",
+    post, path = "/v1/third-parties", tag = "admin", operation_id = "create_third_party",
     request_body = CreateThirdParty,
     responses(
         (status = 201, description = "The third party and its client credentials", body = CreatedThirdParty),
@@ -98,7 +98,7 @@ async fn hash_off_thread(secret: secrecy::SecretString) -> Result<String, ApiErr
 
 /// List third parties in approval order.
 #[utoipa::path(
-    get, path = "/v1/third-parties", tag = "admin",
+    get, path = "/v1/third-parties", tag = "admin", operation_id = "list_third_parties",
     params(
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
@@ -130,7 +130,7 @@ async fn list(
 
 /// One third party.
 #[utoipa::path(
-    get, path = "/v1/third-parties/{id}", tag = "admin",
+    get, path = "/v1/third-parties/{id}", tag = "admin", operation_id = "show_third_party",
     params(("id" = String, Path, description = "Third-party id")),
     responses(
         (status = 200, description = "The third party", body = datacoop_wire::ThirdParty),
@@ -157,7 +157,7 @@ async fn show(
 /// Suspend or reinstate a third party. A suspended third party is denied
 /// every decision (`requester_inactive`).
 #[utoipa::path(
-    patch, path = "/v1/third-parties/{id}", tag = "admin",
+    patch, path = "/v1/third-parties/{id}", tag = "admin", operation_id = "update_third_party",
     params(("id" = String, Path, description = "Third-party id")),
     request_body = UpdateThirdParty,
     responses(

@@ -15,7 +15,7 @@ pub fn router() -> Router<AppState> {
 
 /// The data categories, purposes and requester classes in force.
 #[utoipa::path(
-    get, path = "/v1/vocabulary", tag = "vocabulary",
+    get, path = "/v1/vocabulary", tag = "vocabulary", operation_id = "vocabulary",
     responses(
         (status = 200, description = "The vocabulary in force", body = Vocabulary),
         (status = 401, response = super::openapi::Unauthorized),
