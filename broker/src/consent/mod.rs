@@ -184,11 +184,6 @@ impl Slice {
     }
 }
 
-/// Whether a policy id of a shape is the co-op's (a co-op rule or a base
-/// policy) rather than the owner's.
-fn is_coop_policy(policy_id: &str) -> bool {
-    !policy_id.starts_with('#')
-}
 
 /// Compiled policies, shared by every owner whose rules have the same
 /// text (ids aside) on the same co-op shape: most members' rules come from
@@ -196,14 +191,16 @@ fn is_coop_policy(policy_id: &str) -> bool {
 /// the CPU cache.
 #[derive(Debug)]
 struct Shape {
-    /// The co-op's policies (`c#i` and base ids) and the owner's (`#i`).
+    /// The co-op's shape: its rules (`c#i`) and the base policies; any
+    /// other: the owner's rules (`#i`).
     all: PolicySet,
     /// The owner's permits alone, kept only when the owner has forbids
     /// too: asked only to name every matching rule of a denied cell.
     permits: Option<PolicySet>,
-    /// The co-op shape this one was built on, kept alive so its address
-    /// (part of this shape's key) cannot be reused while this shape lives.
-    _coop: Option<Arc<Shape>>,
+    /// The co-op shape this one was built on (none for the co-op's own):
+    /// its policies are evaluated once per cell, for every owner; kept
+    /// alive so its address (part of this shape's key) is not reused.
+    coop: Option<Arc<Shape>>,
     /// The interned policies this shape uses, kept alive while it lives.
     _policies: Vec<Arc<Policy>>,
 }
@@ -556,8 +553,9 @@ impl Engine {
             rules,
         };
         loop {
-            // The co-op's policies sit in every slice; once they have not
-            // matched at the member, they match at no proxy either.
+            // The co-op's policies are judged once, at the member: the
+            // request is the same at every hop, so where they do not match
+            // at the member they match at no proxy either.
             let opinion = if chain.len() == 1 {
                 let (coop_rules, opinion) = self.evaluator.judge(&slice, &request);
                 if !coop_rules.is_empty() {
@@ -571,7 +569,7 @@ impl Engine {
                 }
                 opinion
             } else if slice.has_own_rules() {
-                self.evaluator.judge(&slice, &request).1
+                self.evaluator.opinion(&slice, &request)
             } else {
                 Opinion::None
             };
@@ -781,7 +779,8 @@ impl Evaluator {
         let mut permits = PolicySet::new();
         let mut has_forbids = false;
         // The co-op's own shape: base policies, and its rules as `c#i`.
-        // Any other: the co-op shape's policies, and the owner's as `#i`.
+        // Any other: the owner's rules alone, as `#i` (the co-op's are
+        // evaluated from the co-op shape it was built on).
         let prefix = match &coop {
             None => {
                 for policy in self.model.base_policies.policies() {
@@ -789,12 +788,7 @@ impl Evaluator {
                 }
                 "c#"
             }
-            Some(coop) => {
-                for policy in coop.all.policies() {
-                    add(&mut all, policy.clone())?;
-                }
-                "#"
-            }
+            Some(_) => "#",
         };
         let mut interned = Vec::with_capacity(rules.len());
         for (index, rule) in rules.iter().enumerate() {
@@ -810,7 +804,7 @@ impl Evaluator {
         Ok(Shape {
             all,
             permits: (has_forbids && !permits.is_empty()).then_some(permits),
-            _coop: coop,
+            coop,
             _policies: interned,
         })
     }
@@ -859,31 +853,42 @@ impl Evaluator {
         .map_err(|error| CedarError::Request(error.to_string()))
     }
 
-    /// One evaluation of an owner's slice: the co-op rules and base
-    /// policies that deny the cell, and the owner's opinion (§2): deny when
-    /// any matching rule denies, allow when only allows match. A policy
-    /// whose evaluation fails counts as a matching deny: doubt protects
-    /// the member.
+    /// The co-op rules and base policies that deny the cell, and the
+    /// owner's opinion (§2). The co-op's policies are one Cedar evaluation
+    /// (shared by every owner: each shape holds only its owner's
+    /// policies), the owner's another. On the co-op's own slice (a subject
+    /// that stands for no member) there is no owner's opinion.
     pub fn judge(&self, slice: &Slice, request: &Request) -> (Vec<String>, Opinion) {
+        let (coop_set, owner) = match &slice.shape.coop {
+            Some(coop) => (&coop.all, true),
+            None => (&slice.shape.all, false),
+        };
+        let coop = slice.rule_ids_of(self.evaluate(coop_set, request).matched);
+        let opinion = if owner {
+            self.opinion(slice, request)
+        } else {
+            Opinion::None
+        };
+        (coop, opinion)
+    }
+
+    /// The owner's opinion on a cell (§2): deny when any matching rule
+    /// denies, allow when only allows match. A policy whose evaluation
+    /// fails counts as a matching deny: doubt protects the member.
+    pub fn opinion(&self, slice: &Slice, request: &Request) -> Opinion {
         let evaluated = self.evaluate(&slice.shape.all, request);
-        let (coop, own): (Vec<String>, Vec<String>) = evaluated
-            .matched
-            .into_iter()
-            .partition(|id| is_coop_policy(id));
-        let coop = slice.rule_ids_of(coop);
         if evaluated.decision == CedarDecision::Allow && evaluated.errored.is_empty() {
-            return (coop, Opinion::Allow(slice.rule_ids_of(own)));
+            return Opinion::Allow(slice.rule_ids_of(evaluated.matched));
         }
-        let own_denied = !own.is_empty() || evaluated.errored.iter().any(|id| !is_coop_policy(id));
-        if !own_denied {
-            return (coop, Opinion::None);
+        if evaluated.matched.is_empty() {
+            return Opinion::None;
         }
         // Name the matching allows too (§5: every matching rule).
-        let mut rules = slice.rule_ids_of(own);
+        let mut rules = slice.rule_ids_of(evaluated.matched);
         if let Some(permits) = &slice.shape.permits {
             rules.extend(slice.rule_ids_of(self.evaluate(permits, request).matched));
         }
-        (coop, Opinion::Deny(rules))
+        Opinion::Deny(rules)
     }
 
     /// One Cedar evaluation. `matched` holds the satisfied policies that
