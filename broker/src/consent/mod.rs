@@ -184,7 +184,6 @@ impl Slice {
     }
 }
 
-
 /// Compiled policies, shared by every owner whose rules have the same
 /// text (ids aside) on the same co-op shape: most members' rules come from
 /// the same presets, so a co-op of any size holds few shapes, each hot in
