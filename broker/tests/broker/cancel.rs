@@ -116,31 +116,11 @@ impl Coop {
             .collect();
         let lab = ThirdPartyId::parse(&self.lab).unwrap();
         let owners: Vec<Owner> = members.iter().cloned().map(Owner::Member).collect();
-        let mut read = Vec::new();
-        for member in &members {
-            read.push(format!(
-                "{:?}",
-                store
-                    .decision_facts(Some(&lab), Some(member))
-                    .await
-                    .unwrap()
-            ));
-        }
-        read.push(format!("{:?}", store.owner_states(&owners).await.unwrap()));
+        let read = facts(store.as_ref(), &lab, &members, &owners).await;
         let decided = self.decisions().await;
         // Reloading the mirror reads every fact from the database again.
         store.migrate().await.unwrap();
-        let mut reread = Vec::new();
-        for member in &members {
-            reread.push(format!(
-                "{:?}",
-                store
-                    .decision_facts(Some(&lab), Some(member))
-                    .await
-                    .unwrap()
-            ));
-        }
-        reread.push(format!("{:?}", store.owner_states(&owners).await.unwrap()));
+        let reread = facts(store.as_ref(), &lab, &members, &owners).await;
         assert_eq!(
             read, reread,
             "{what} dropped after {polls} polls: facts drifted"
@@ -151,6 +131,24 @@ impl Coop {
             "{what} dropped after {polls} polls: decisions drifted"
         );
     }
+}
+
+/// What decisions read about these members and this requester.
+async fn facts(
+    store: &dyn datacoop_broker::store::Store,
+    lab: &ThirdPartyId,
+    members: &[MemberId],
+    owners: &[Owner],
+) -> Vec<String> {
+    let mut facts = Vec::new();
+    for member in members {
+        facts.push(format!(
+            "{:?}",
+            store.decision_facts(Some(lab), Some(member)).await.unwrap()
+        ));
+    }
+    facts.push(format!("{:?}", store.owner_states(owners).await.unwrap()));
+    facts
 }
 
 fn token(member: &Value) -> &str {

@@ -8,7 +8,6 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use base64::Engine as _;
 use chrono::DateTime;
 use serde_json::{Value, json};
 
@@ -222,34 +221,7 @@ async fn instants_are_bounded(app: &TestApp) {
     assert_rfc3339(&decision["evaluated_at"]);
 }
 
-/// Approves a third party of `class`; returns (id, access token).
-async fn third_party_with_token(app: &TestApp, class: &str) -> (String, String) {
-    let (status, created) = app
-        .call(
-            Method::POST,
-            "/v1/third-parties",
-            Some(ADMIN),
-            Some(json!({"name": "Reader", "class": class})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        created["client_id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap()
-    ));
-    let request = Request::post("/oauth2/token")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", format!("Basic {basic}"))
-        .body(Body::from("grant_type=client_credentials"))
-        .unwrap();
-    let (status, _, body) = app.send(request).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    (
-        created["id"].as_str().unwrap().to_owned(),
-        body["access_token"].as_str().unwrap().to_owned(),
-    )
-}
+use crate::service::third_party_with_token;
 
 /// Sends `body` as it is written (so a JSON escape reaches the server).
 async fn send_raw(
