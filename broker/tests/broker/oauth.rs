@@ -12,38 +12,22 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use base64::Engine as _;
-use datacoop_broker::clock::ManualClock;
-use datacoop_broker::credentials::TokenHash;
-use datacoop_broker::http::{self, AppState, HttpLimits, RateLimitSettings};
-use datacoop_broker::policy::Policies;
+use datacoop_broker::http::{AppState, HttpLimits, RateLimitSettings};
 use datacoop_broker::store;
 use serde_json::{Value, json};
 
 use crate::router::assert_problem;
-use crate::support::{ADMIN, Database, TestApp, start_of_test};
+use crate::support::{ADMIN, Database, TestApp};
 
 /// A test application whose state `configure` adjusts (TTL, limits).
 pub async fn app_with(database: Database, configure: impl FnOnce(AppState) -> AppState) -> TestApp {
-    let database = Arc::new(database);
-    let store = store::connect(&database.url()).await.unwrap();
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(start_of_test()));
-    let state = AppState::new(
-        Arc::clone(&store),
-        Arc::clone(&clock) as _,
-        Policies::built_in().unwrap(),
-        TokenHash::of(ADMIN),
-        datacoop_broker::consent::DEFAULT_MAX_DELEGATION_DEPTH,
+    TestApp::configured(
+        Arc::new(database),
+        HttpLimits::default(),
+        store::Limits::default(),
+        configure,
     )
     .await
-    .unwrap();
-    TestApp {
-        engine: Arc::clone(&state.engine),
-        router: http::router(configure(state), HttpLimits::default()),
-        store,
-        clock,
-        database,
-    }
 }
 
 /// `request` as if it came over TCP from `peer` (what `serve` attaches).

@@ -86,6 +86,17 @@ impl TestApp {
         limits: HttpLimits,
         store_limits: store::Limits,
     ) -> Self {
+        Self::configured(database, limits, store_limits, |state| state).await
+    }
+
+    /// An application whose state `configure` adjusts (token lifetime,
+    /// rate limits…) before the router is built.
+    pub async fn configured(
+        database: Arc<Database>,
+        limits: HttpLimits,
+        store_limits: store::Limits,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Self {
         let store = store::connect_with(&database.url(), store_limits)
             .await
             .unwrap();
@@ -100,6 +111,7 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let state = configure(state);
         Self {
             engine: Arc::clone(&state.engine),
             router: http::router(state, limits),
