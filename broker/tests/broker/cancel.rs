@@ -79,6 +79,13 @@ impl Coop {
         Self { app, ada, bo, lab }
     }
 
+    /// Sends `request`, drops it after `polls` polls, and checks that the
+    /// decision path still agrees with the database.
+    async fn drop_midway(&self, what: &str, polls: usize, request: Request<Body>) {
+        drop_after(polls, self.app.router.clone().oneshot(request)).await;
+        self.assert_decisions_follow_the_database(what, polls).await;
+    }
+
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
         let (status, _, body) = self.app.send(request).await;
         (status, body)
@@ -172,31 +179,21 @@ async fn every_write_dropped_midway_leaves_decisions_on_the_database(app: TestAp
         // A member's own allow, deleted.
         let rule = coop.app.rule(&ada, allow_everything()).await;
         let path = format!("/v1/me/rules/{}", rule["id"].as_str().unwrap());
-        drop_after(
+        coop.drop_midway(
+            "deleting a rule",
             polls,
-            coop.app
-                .router
-                .clone()
-                .oneshot(request(Method::DELETE, &path, &ada, None)),
+            request(Method::DELETE, &path, &ada, None),
         )
         .await;
-        coop.assert_decisions_follow_the_database("deleting a rule", polls)
-            .await;
         coop.send(request(Method::DELETE, &path, &ada, None)).await;
 
         // A member's new deny.
-        drop_after(
+        coop.drop_midway(
+            "creating a deny rule",
             polls,
-            coop.app.router.clone().oneshot(request(
-                Method::POST,
-                "/v1/me/rules",
-                &ada,
-                Some(deny_health()),
-            )),
+            request(Method::POST, "/v1/me/rules", &ada, Some(deny_health())),
         )
         .await;
-        coop.assert_decisions_follow_the_database("creating a deny rule", polls)
-            .await;
         let (_, rules) = coop
             .send(request(Method::GET, "/v1/me/rules", &ada, None))
             .await;
@@ -216,16 +213,12 @@ async fn every_write_dropped_midway_leaves_decisions_on_the_database(app: TestAp
             .await;
         assert_eq!(status, StatusCode::CREATED, "{delegation}");
         let path = format!("/v1/me/delegations/{}", delegation["id"].as_str().unwrap());
-        drop_after(
+        coop.drop_midway(
+            "revoking a delegation",
             polls,
-            coop.app
-                .router
-                .clone()
-                .oneshot(request(Method::DELETE, &path, &ada, None)),
+            request(Method::DELETE, &path, &ada, None),
         )
         .await;
-        coop.assert_decisions_follow_the_database("revoking a delegation", polls)
-            .await;
         coop.send(request(Method::DELETE, &path, &ada, None)).await;
 
         // The proxy opts out while a delegation stands.
@@ -236,18 +229,17 @@ async fn every_write_dropped_midway_leaves_decisions_on_the_database(app: TestAp
             Some(json!({"to": {"member": bo_id}})),
         ))
         .await;
-        drop_after(
+        coop.drop_midway(
+            "opting out of delegations",
             polls,
-            coop.app.router.clone().oneshot(request(
+            request(
                 Method::PATCH,
                 "/v1/me",
                 &bo,
                 Some(json!({"accepts_delegations": false})),
-            )),
+            ),
         )
         .await;
-        coop.assert_decisions_follow_the_database("opting out of delegations", polls)
-            .await;
         coop.send(request(
             Method::PATCH,
             "/v1/me",
@@ -264,50 +256,39 @@ async fn every_write_dropped_midway_leaves_decisions_on_the_database(app: TestAp
         }
 
         // A co-op deny, for every member.
-        drop_after(
+        coop.drop_midway(
+            "creating a co-op rule",
             polls,
-            coop.app.router.clone().oneshot(request(
-                Method::POST,
-                "/v1/coop/rules",
-                ADMIN,
-                Some(deny_health()),
-            )),
+            request(Method::POST, "/v1/coop/rules", ADMIN, Some(deny_health())),
         )
         .await;
-        coop.assert_decisions_follow_the_database("creating a co-op rule", polls)
-            .await;
         let (_, rules) = coop
             .send(request(Method::GET, "/v1/coop/rules", ADMIN, None))
             .await;
         for rule in rules.as_array().unwrap() {
             let path = format!("/v1/coop/rules/{}", rule["id"].as_str().unwrap());
-            drop_after(
+            coop.drop_midway(
+                "deleting a co-op rule",
                 polls,
-                coop.app
-                    .router
-                    .clone()
-                    .oneshot(request(Method::DELETE, &path, ADMIN, None)),
+                request(Method::DELETE, &path, ADMIN, None),
             )
             .await;
-            coop.assert_decisions_follow_the_database("deleting a co-op rule", polls)
-                .await;
             coop.send(request(Method::DELETE, &path, ADMIN, None)).await;
         }
 
         // The requester is suspended.
         let path = format!("/v1/third-parties/{}", coop.lab);
-        drop_after(
+        coop.drop_midway(
+            "suspending a third party",
             polls,
-            coop.app.router.clone().oneshot(request(
+            request(
                 Method::PATCH,
                 &path,
                 ADMIN,
                 Some(json!({"status": "suspended"})),
-            )),
+            ),
         )
         .await;
-        coop.assert_decisions_follow_the_database("suspending a third party", polls)
-            .await;
         coop.send(request(
             Method::PATCH,
             &path,
@@ -317,15 +298,7 @@ async fn every_write_dropped_midway_leaves_decisions_on_the_database(app: TestAp
         .await;
     }
     // The proxy leaves (once: leaving is for good).
-    drop_after(
-        3,
-        coop.app
-            .router
-            .clone()
-            .oneshot(request(Method::DELETE, "/v1/me", &bo, None)),
-    )
-    .await;
-    coop.assert_decisions_follow_the_database("leaving", 3)
+    coop.drop_midway("leaving", 3, request(Method::DELETE, "/v1/me", &bo, None))
         .await;
 }
 
@@ -365,39 +338,13 @@ async fn leaving_dropped_midway_leaves_decisions_on_the_database(app: TestApp) {
             Some(json!({"to": {"member": bo_id}})),
         ))
         .await;
-        drop_after(
+        coop.drop_midway(
+            "leaving",
             polls,
-            coop.app
-                .router
-                .clone()
-                .oneshot(request(Method::DELETE, "/v1/me", &bo, None)),
+            request(Method::DELETE, "/v1/me", &bo, None),
         )
         .await;
-        coop.assert_decisions_follow_the_database("leaving", polls)
-            .await;
     }
-}
-
-macro_rules! on_both_databases {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::TestApp::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(app) = crate::support::TestApp::postgres().await else { return };
-                    super::$case(app).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_databases!(

@@ -11,6 +11,31 @@
     reason = "tests: a step that fails should fail the test loudly"
 )]
 
+/// Runs each case, an `async fn(TestApp)`, as a test on SQLite and one on
+/// PostgreSQL (when `DATACOOP_TEST_POSTGRES_URL` is set), in modules
+/// `sqlite` and `postgres` of the calling module.
+macro_rules! on_both_databases {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(crate::support::TestApp::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(app) = crate::support::TestApp::postgres().await else { return };
+                    super::$case(app).await;
+                }
+            )*
+        }
+    };
+}
+
 mod caches;
 mod cancel;
 mod consent;

@@ -138,28 +138,6 @@ async fn a_long_access_log_exports_whole(app: TestApp) {
     assert!(export["exported_at"].is_string());
 }
 
-macro_rules! on_both_databases {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(crate::support::TestApp::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(app) = crate::support::TestApp::postgres().await else { return };
-                    super::$case(app).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_databases!(
     no_answer_tells_a_subject_exists,
     a_long_access_log_exports_whole,
