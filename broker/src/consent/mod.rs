@@ -200,8 +200,80 @@ struct Shape {
     /// its policies are evaluated once per cell, for every owner; kept
     /// alive so its address (part of this shape's key) is not reused.
     coop: Option<Arc<Shape>>,
+    /// The co-op's own shape only: its policies by the cells they can
+    /// match, so a cell evaluates the base policies and only those co-op
+    /// rules whose categories and purposes overlap it.
+    index: Option<CoopIndex>,
     /// The interned policies this shape uses, kept alive while it lives.
     _policies: Vec<Arc<Policy>>,
+}
+
+/// The co-op's policies, and for each cell asked about the policy set of
+/// those that can match it (consent-semantics §1: a rule's condition on
+/// categories and purposes holds only for cells its terms overlap). Cedar
+/// evaluates every policy of a set it is given; a co-op with many rules
+/// on other categories would otherwise cost every decision their
+/// evaluation. The filter only leaves out rules that cannot match: Cedar
+/// still decides, over the rest.
+#[derive(Debug)]
+struct CoopIndex {
+    /// The base policies: any Cedar (`DATACOOP_POLICY_DIR`), always
+    /// evaluated.
+    base: Vec<Policy>,
+    /// The co-op's rules (ids `c#i`), each with its categories and purposes.
+    rules: Vec<(Policy, Vec<TermId>, Vec<TermId>)>,
+    /// Sets built so far, by category then purpose: at most one per cell
+    /// of the vocabulary.
+    cells: RwLock<HashMap<TermId, HashMap<TermId, Arc<PolicySet>>>>,
+}
+
+/// Most cells a co-op index keeps (the vocabulary bounds them first; this
+/// bounds them whatever calls the engine).
+const MAX_INDEXED_CELLS: usize = 1 << 16;
+
+impl CoopIndex {
+    /// The policies that can match a cell of `category` and `purpose`.
+    fn set(&self, category: &TermId, purpose: &TermId) -> Result<Arc<PolicySet>, CedarError> {
+        let cached = self
+            .cells
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(category)
+            .and_then(|purposes| purposes.get(purpose))
+            .cloned();
+        if let Some(set) = cached {
+            return Ok(set);
+        }
+        let mut set = PolicySet::new();
+        let overlapping =
+            |terms: &[TermId], wanted: &TermId| terms.iter().any(|term| term.overlaps(wanted));
+        let matching = self.rules.iter().filter(|(_, categories, purposes)| {
+            overlapping(categories, category) && overlapping(purposes, purpose)
+        });
+        for policy in self
+            .base
+            .iter()
+            .chain(matching.map(|(policy, _, _)| policy))
+        {
+            set.add(policy.clone()).map_err(|error| CedarError::Parse {
+                id: policy.id().to_string(),
+                message: error.to_string(),
+            })?;
+        }
+        let set = Arc::new(set);
+        let mut cells = self
+            .cells
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cells.values().map(HashMap::len).sum::<usize>() >= MAX_INDEXED_CELLS {
+            cells.clear();
+        }
+        cells
+            .entry(category.clone())
+            .or_default()
+            .insert(purpose.clone(), Arc::clone(&set));
+        Ok(set)
+    }
 }
 
 /// What identifies a shape: the co-op shape it was built on (by address;
@@ -556,7 +628,7 @@ impl Engine {
             // request is the same at every hop, so where they do not match
             // at the member they match at no proxy either.
             let opinion = if chain.len() == 1 {
-                let (coop_rules, opinion) = self.evaluator.judge(&slice, &request);
+                let (coop_rules, opinion) = self.evaluator.judge(&slice, cell, &request)?;
                 if !coop_rules.is_empty() {
                     return Ok(outcome(
                         Verdict::Deny,
@@ -777,26 +849,39 @@ impl Evaluator {
         let mut all = PolicySet::new();
         let mut permits = PolicySet::new();
         let mut has_forbids = false;
-        // The co-op's own shape: base policies, and its rules as `c#i`.
-        // Any other: the owner's rules alone, as `#i` (the co-op's are
-        // evaluated from the co-op shape it was built on).
-        let prefix = match &coop {
-            None => {
-                for policy in self.model.base_policies.policies() {
-                    add(&mut all, policy.clone())?;
-                }
-                "c#"
-            }
-            Some(_) => "#",
+        // The co-op's own shape: base policies, and its rules as `c#i`,
+        // indexed by cell. Any other: the owner's rules alone, as `#i` (the
+        // co-op's are evaluated from the co-op shape it was built on).
+        let mut index = match &coop {
+            None => Some(CoopIndex {
+                base: self.model.base_policies.policies().cloned().collect(),
+                rules: Vec::with_capacity(rules.len()),
+                cells: RwLock::new(HashMap::new()),
+            }),
+            Some(_) => None,
         };
+        if let Some(index) = &index {
+            for policy in &index.base {
+                add(&mut all, policy.clone())?;
+            }
+        }
+        let prefix = if index.is_some() { "c#" } else { "#" };
         let mut interned = Vec::with_capacity(rules.len());
-        for (index, rule) in rules.iter().enumerate() {
+        for (position, rule) in rules.iter().enumerate() {
             let shared = self.policy(rule)?;
-            let policy = Policy::clone(&shared).new_id(PolicyId::new(format!("{prefix}{index}")));
+            let policy =
+                Policy::clone(&shared).new_id(PolicyId::new(format!("{prefix}{position}")));
             interned.push(shared);
             match policy.effect() {
                 cedar_policy::Effect::Permit => add(&mut permits, policy.clone())?,
                 cedar_policy::Effect::Forbid => has_forbids = true,
+            }
+            if let Some(index) = &mut index {
+                index.rules.push((
+                    policy.clone(),
+                    rule.spec.data_categories.clone(),
+                    rule.spec.purposes.clone(),
+                ));
             }
             add(&mut all, policy)?;
         }
@@ -804,6 +889,7 @@ impl Evaluator {
             all,
             permits: (has_forbids && !permits.is_empty()).then_some(permits),
             coop,
+            index,
             _policies: interned,
         })
     }
@@ -857,18 +943,27 @@ impl Evaluator {
     /// (shared by every owner: each shape holds only its owner's
     /// policies), the owner's another. On the co-op's own slice (a subject
     /// that stands for no member) there is no owner's opinion.
-    pub fn judge(&self, slice: &Slice, request: &Request) -> (Vec<String>, Opinion) {
-        let (coop_set, owner) = match &slice.shape.coop {
-            Some(coop) => (&coop.all, true),
-            None => (&slice.shape.all, false),
+    pub fn judge(
+        &self,
+        slice: &Slice,
+        cell: &Cell<'_>,
+        request: &Request,
+    ) -> Result<(Vec<String>, Opinion), CedarError> {
+        let (coop_shape, owner) = match &slice.shape.coop {
+            Some(coop) => (coop, true),
+            None => (&slice.shape, false),
         };
-        let coop = slice.rule_ids_of(self.evaluate(coop_set, request).matched);
+        let evaluated = match &coop_shape.index {
+            Some(index) => self.evaluate(&*index.set(cell.category, cell.purpose)?, request),
+            None => self.evaluate(&coop_shape.all, request),
+        };
+        let coop = slice.rule_ids_of(evaluated.matched);
         let opinion = if owner {
             self.opinion(slice, request)
         } else {
             Opinion::None
         };
-        (coop, opinion)
+        Ok((coop, opinion))
     }
 
     /// The owner's opinion on a cell (§2): deny when any matching rule
