@@ -16,3 +16,11 @@ pub mod store;
 pub mod telemetry;
 
 pub use startup::Application;
+
+/// The process's allocator: decisions allocate many small, short-lived
+/// values (Cedar's evaluation, the explanation), and glibc's allocator
+/// spent a fifth of a decision's time on them, more as the heap grows with
+/// the co-op (BENCHMARKS.md). Set in the library so the binary, the tests
+/// and the benchmarks all run on the allocator that ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

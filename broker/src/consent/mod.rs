@@ -126,10 +126,10 @@ pub struct Slice {
     /// The co-op's version this slice was built with (the co-op's own: 0).
     coop_version: i64,
     shape: Arc<Shape>,
-    /// `rule_ids[i]` is the owner's rule behind policy `#i`.
-    rule_ids: Vec<String>,
-    /// `coop_rule_ids[i]` is the co-op rule behind policy `c#i`.
-    coop_rule_ids: Arc<Vec<String>>,
+    /// The owner's rule behind policy `#i` is `rule_ids.get(i)`.
+    rule_ids: RuleIds,
+    /// The co-op rule behind policy `c#i` is `coop_rule_ids.get(i)`.
+    coop_rule_ids: Arc<RuleIds>,
     /// A member's delegations, oldest first (§3).
     delegations: Vec<Delegation>,
 }
@@ -162,7 +162,7 @@ impl Slice {
     /// The rule behind a policy id: `#i` is the owner's i-th rule, `c#i`
     /// the co-op's; any other id is a base policy's, kept as it is.
     fn rule_id(&self, policy_id: &str) -> String {
-        let (ids, index): (&[String], &str) = if let Some(index) = policy_id.strip_prefix("c#") {
+        let (ids, index): (&RuleIds, &str) = if let Some(index) = policy_id.strip_prefix("c#") {
             (&self.coop_rule_ids, index)
         } else if let Some(index) = policy_id.strip_prefix('#') {
             (&self.rule_ids, index)
@@ -173,14 +173,56 @@ impl Slice {
             .parse::<usize>()
             .ok()
             .and_then(|index| ids.get(index))
-            .cloned()
-            .unwrap_or_else(|| policy_id.to_owned())
+            .map_or_else(|| policy_id.to_owned(), str::to_owned)
     }
 
     fn rule_ids_of(&self, ids: impl IntoIterator<Item = String>) -> Vec<String> {
         let mut rules: Vec<String> = ids.into_iter().map(|id| self.rule_id(&id)).collect();
         rules.sort();
         rules
+    }
+}
+
+/// The rule ids behind an owner's policies, in policy order, in one
+/// allocation: a decision reads a member's ids from one place in memory,
+/// not one string each (in a large co-op, each is a cache miss).
+#[derive(Debug, Clone)]
+struct RuleIds {
+    /// The ids, each followed by a newline (ids hold none).
+    text: Box<str>,
+    /// The length every id has, when they all have the same (generated
+    /// ids do): the i-th id is found without a scan.
+    width: Option<usize>,
+}
+
+impl RuleIds {
+    fn new<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Self {
+        let mut lengths = ids.clone().map(str::len);
+        let first = lengths.next();
+        let width = first.filter(|width| lengths.all(|length| length == *width));
+        let mut text = String::new();
+        for id in ids {
+            text.push_str(id);
+            text.push('\n');
+        }
+        Self {
+            text: text.into_boxed_str(),
+            width,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    fn get(&self, index: usize) -> Option<&str> {
+        match self.width {
+            Some(width) => {
+                let start = index.checked_mul(width + 1)?;
+                self.text.get(start..start.checked_add(width)?)
+            }
+            None => self.text.split_terminator('\n').nth(index),
+        }
     }
 }
 
@@ -204,6 +246,11 @@ struct Shape {
     /// match, so a cell evaluates the base policies and only those co-op
     /// rules whose categories and purposes overlap it.
     index: Option<CoopIndex>,
+    /// Any other shape: each rule (`#i`) and what it can match.
+    rules: Vec<(Policy, RuleScope)>,
+    /// The subsets of `rules` that some cell asked for, by the mask of
+    /// the rules in them (shapes of up to 64 rules).
+    subsets: RwLock<HashMap<u64, Arc<Subset>>>,
     /// The interned policies this shape uses, kept alive while it lives.
     _policies: Vec<Arc<Policy>>,
 }
@@ -220,8 +267,8 @@ struct CoopIndex {
     /// The base policies: any Cedar (`DATACOOP_POLICY_DIR`), always
     /// evaluated.
     base: Vec<Policy>,
-    /// The co-op's rules (ids `c#i`), each with its categories and purposes.
-    rules: Vec<(Policy, Vec<TermId>, Vec<TermId>)>,
+    /// The co-op's rules (ids `c#i`), each with what it can match.
+    rules: Vec<(Policy, RuleScope)>,
     /// Sets built so far, by category then purpose: at most one per cell
     /// of the vocabulary.
     cells: RwLock<HashMap<TermId, HashMap<TermId, Arc<PolicySet>>>>,
@@ -244,23 +291,12 @@ impl CoopIndex {
         if let Some(set) = cached {
             return Ok(set);
         }
-        let mut set = PolicySet::new();
-        let overlapping =
-            |terms: &[TermId], wanted: &TermId| terms.iter().any(|term| term.overlaps(wanted));
-        let matching = self.rules.iter().filter(|(_, categories, purposes)| {
-            overlapping(categories, category) && overlapping(purposes, purpose)
-        });
-        for policy in self
-            .base
+        let matching = self
+            .rules
             .iter()
-            .chain(matching.map(|(policy, _, _)| policy))
-        {
-            set.add(policy.clone()).map_err(|error| CedarError::Parse {
-                id: policy.id().to_string(),
-                message: error.to_string(),
-            })?;
-        }
-        let set = Arc::new(set);
+            .filter(|(_, scope)| scope.overlaps(category, purpose))
+            .map(|(policy, _)| policy);
+        let set = Arc::new(policy_set(self.base.iter().chain(matching))?);
         let mut cells = self
             .cells
             .write()
@@ -273,6 +309,144 @@ impl CoopIndex {
             .or_default()
             .insert(purpose.clone(), Arc::clone(&set));
         Ok(set)
+    }
+}
+
+/// What a rule can match, from its spec: the policy's scope and the
+/// terms its condition tests (consent-semantics §1). A rule whose scope
+/// leaves a cell out cannot match it, whatever Cedar would say of the rest
+/// of its condition, so such rules need no evaluation.
+#[derive(Debug)]
+struct RuleScope {
+    action: datacoop_wire::RuleAction,
+    requester: crate::domain::rule::Requester,
+    categories: Vec<TermId>,
+    purposes: Vec<TermId>,
+}
+
+impl RuleScope {
+    fn of(spec: &RuleSpec) -> Self {
+        Self {
+            action: spec.action,
+            requester: spec.requester.clone(),
+            categories: spec.data_categories.clone(),
+            purposes: spec.purposes.clone(),
+        }
+    }
+
+    /// Some category and some purpose of the rule overlap the cell's (an
+    /// allow's terms must cover the cell's, a deny's overlap them: both
+    /// overlap).
+    fn overlaps(&self, category: &TermId, purpose: &TermId) -> bool {
+        self.categories.iter().any(|term| term.overlaps(category))
+            && self.purposes.iter().any(|term| term.overlaps(purpose))
+    }
+
+    /// The rule may match the cell: its action, requester, categories and
+    /// purposes all admit it.
+    fn may_match(&self, cell: &Cell<'_>) -> bool {
+        use crate::domain::rule::Requester;
+        use datacoop_wire::RuleAction;
+        let action = match (self.action, cell.action) {
+            (RuleAction::Any, _)
+            | (RuleAction::Access, Action::Access)
+            | (RuleAction::Aggregate, Action::Aggregate) => true,
+            (RuleAction::Access, Action::Aggregate) | (RuleAction::Aggregate, Action::Access) => {
+                false
+            }
+        };
+        let requester = match &self.requester {
+            Requester::Any => true,
+            Requester::Class(class) => *class == cell.class,
+            Requester::ThirdParty(id) => id.as_str() == cell.requester,
+        };
+        action && requester && self.overlaps(cell.category, cell.purpose)
+    }
+}
+
+/// The policies of an owner's shape that may match some cell: all of them
+/// (`#i` ids unchanged), and the permits alone when there are forbids too.
+#[derive(Debug)]
+struct Subset {
+    all: PolicySet,
+    permits: Option<PolicySet>,
+}
+
+/// Most subsets a shape keeps; a cell whose subset finds no room is
+/// evaluated against the whole shape (the same answer, more work).
+const MAX_SUBSETS_PER_SHAPE: usize = 16;
+
+/// A policy set of `policies`, in order.
+fn policy_set<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> Result<PolicySet, CedarError> {
+    let mut set = PolicySet::new();
+    for policy in policies {
+        set.add(policy.clone()).map_err(|error| CedarError::Parse {
+            id: policy.id().to_string(),
+            message: error.to_string(),
+        })?;
+    }
+    Ok(set)
+}
+
+/// Which of a shape's policies a cell needs evaluated.
+enum View {
+    /// No rule can match: the owner is silent on the cell.
+    Nothing,
+    /// Every rule may match (or the subset found no room).
+    All,
+    Subset(Arc<Subset>),
+}
+
+impl Shape {
+    /// The rules of this (owner's) shape that may match `cell`.
+    fn view(&self, cell: &Cell<'_>) -> Result<View, CedarError> {
+        if self.rules.len() > 64 {
+            return Ok(View::All);
+        }
+        let mask = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, scope))| scope.may_match(cell))
+            .fold(0_u64, |mask, (position, _)| mask | (1 << position));
+        if mask == 0 {
+            return Ok(View::Nothing);
+        }
+        if mask.count_ones() as usize == self.rules.len() {
+            return Ok(View::All);
+        }
+        let known = self
+            .subsets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&mask)
+            .cloned();
+        if let Some(subset) = known {
+            return Ok(View::Subset(subset));
+        }
+        let chosen = || {
+            self.rules
+                .iter()
+                .enumerate()
+                .filter(move |(position, _)| mask & (1 << position) != 0)
+                .map(|(_, (policy, _))| policy)
+        };
+        let permits =
+            policy_set(chosen().filter(|policy| policy.effect() == cedar_policy::Effect::Permit))?;
+        let has_forbids = chosen().any(|policy| policy.effect() == cedar_policy::Effect::Forbid);
+        let subset = Arc::new(Subset {
+            all: policy_set(chosen())?,
+            permits: (has_forbids && !permits.is_empty()).then_some(permits),
+        });
+        let mut subsets = self
+            .subsets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if subsets.len() >= MAX_SUBSETS_PER_SHAPE {
+            return Ok(View::All);
+        }
+        subsets.insert(mask, Arc::clone(&subset));
+        Ok(View::Subset(subset))
     }
 }
 
@@ -640,7 +814,7 @@ impl Engine {
                 }
                 opinion
             } else if slice.has_own_rules() {
-                self.evaluator.opinion(&slice, &request)
+                self.evaluator.opinion(&slice, cell, &request)?
             } else {
                 Opinion::None
             };
@@ -796,7 +970,7 @@ impl Evaluator {
                 .map(|rule| body_of(&rule.cedar).to_owned())
                 .collect(),
         );
-        let rule_ids: Vec<String> = rules.iter().map(|rule| rule.id.to_string()).collect();
+        let rule_ids = RuleIds::new(rules.iter().map(|rule| rule.id.as_str()));
         // Every slice on a co-op slice shares its list of co-op rule ids.
         let (coop_version, coop_rule_ids) = match coop {
             Some(coop) => (coop.version, Arc::clone(&coop.coop_rule_ids)),
@@ -867,6 +1041,7 @@ impl Evaluator {
         }
         let prefix = if index.is_some() { "c#" } else { "#" };
         let mut interned = Vec::with_capacity(rules.len());
+        let mut owned = Vec::new();
         for (position, rule) in rules.iter().enumerate() {
             let shared = self.policy(rule)?;
             let policy =
@@ -876,12 +1051,11 @@ impl Evaluator {
                 cedar_policy::Effect::Permit => add(&mut permits, policy.clone())?,
                 cedar_policy::Effect::Forbid => has_forbids = true,
             }
-            if let Some(index) = &mut index {
-                index.rules.push((
-                    policy.clone(),
-                    rule.spec.data_categories.clone(),
-                    rule.spec.purposes.clone(),
-                ));
+            match &mut index {
+                Some(index) => index
+                    .rules
+                    .push((policy.clone(), RuleScope::of(&rule.spec))),
+                None => owned.push((policy.clone(), RuleScope::of(&rule.spec))),
             }
             add(&mut all, policy)?;
         }
@@ -890,6 +1064,8 @@ impl Evaluator {
             permits: (has_forbids && !permits.is_empty()).then_some(permits),
             coop,
             index,
+            rules: owned,
+            subsets: RwLock::new(HashMap::new()),
             _policies: interned,
         })
     }
@@ -959,7 +1135,7 @@ impl Evaluator {
         };
         let coop = slice.rule_ids_of(evaluated.matched);
         let opinion = if owner {
-            self.opinion(slice, request)
+            self.opinion(slice, cell, request)?
         } else {
             Opinion::None
         };
@@ -969,20 +1145,38 @@ impl Evaluator {
     /// The owner's opinion on a cell (§2): deny when any matching rule
     /// denies, allow when only allows match. A policy whose evaluation
     /// fails counts as a matching deny: doubt protects the member.
-    pub fn opinion(&self, slice: &Slice, request: &Request) -> Opinion {
-        let evaluated = self.evaluate(&slice.shape.all, request);
+    ///
+    /// Only the rules whose scope admits the cell are evaluated: the
+    /// others cannot match it (`RuleScope`).
+    pub fn opinion(
+        &self,
+        slice: &Slice,
+        cell: &Cell<'_>,
+        request: &Request,
+    ) -> Result<Opinion, CedarError> {
+        let shape = &slice.shape;
+        let subset = match shape.view(cell)? {
+            View::Nothing => return Ok(Opinion::None),
+            View::All => None,
+            View::Subset(subset) => Some(subset),
+        };
+        let (all, permits) = match &subset {
+            Some(subset) => (&subset.all, subset.permits.as_ref()),
+            None => (&shape.all, shape.permits.as_ref()),
+        };
+        let evaluated = self.evaluate(all, request);
         if evaluated.decision == CedarDecision::Allow && evaluated.errored.is_empty() {
-            return Opinion::Allow(slice.rule_ids_of(evaluated.matched));
+            return Ok(Opinion::Allow(slice.rule_ids_of(evaluated.matched)));
         }
         if evaluated.matched.is_empty() {
-            return Opinion::None;
+            return Ok(Opinion::None);
         }
         // Name the matching allows too (§5: every matching rule).
         let mut rules = slice.rule_ids_of(evaluated.matched);
-        if let Some(permits) = &slice.shape.permits {
+        if let Some(permits) = permits {
             rules.extend(slice.rule_ids_of(self.evaluate(permits, request).matched));
         }
-        Opinion::Deny(rules)
+        Ok(Opinion::Deny(rules))
     }
 
     /// One Cedar evaluation. `matched` holds the satisfied policies that
@@ -1064,5 +1258,31 @@ fn outcome(categories: Vec<CategoryOutcome>, now: DateTime<Utc>) -> Outcome {
         verdict,
         categories,
         evaluated_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RuleIds;
+
+    #[test]
+    fn rule_ids_are_found_by_position_whatever_their_lengths() {
+        let same = RuleIds::new(["rul_a", "rul_b", "rul_c"].into_iter());
+        assert_eq!(same.width, Some(5));
+        let varied = RuleIds::new(["a", "rul_b", "rul_cc"].into_iter());
+        assert_eq!(varied.width, None);
+        for (ids, expected) in [
+            (&same, ["rul_a", "rul_b", "rul_c"]),
+            (&varied, ["a", "rul_b", "rul_cc"]),
+        ] {
+            for (index, id) in expected.iter().enumerate() {
+                assert_eq!(ids.get(index), Some(*id));
+            }
+            assert_eq!(ids.get(3), None);
+            assert_eq!(ids.get(usize::MAX), None);
+        }
+        let none = RuleIds::new(std::iter::empty());
+        assert!(none.is_empty());
+        assert_eq!(none.get(0), None);
     }
 }

@@ -48,10 +48,40 @@ pub enum Effect {
 #[derive(Debug, Default)]
 struct State {
     third_parties: HashMap<String, (RequesterClass, ThirdPartyStatus)>,
-    /// Members still in the co-op, and whether each accepts delegations.
-    members: HashMap<String, bool>,
+    /// Every member the database has shown, in the co-op or not: a
+    /// decision reads all it needs of a member in one lookup.
+    members: HashMap<String, MemberEntry>,
     personas: HashSet<String>,
+    /// The versions of owners other than members (personas, the co-op).
     versions: HashMap<Owner, i64>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct MemberEntry {
+    /// In the co-op (joined, not left).
+    active: bool,
+    accepts_delegations: bool,
+    version: i64,
+}
+
+impl State {
+    fn version(&self, owner: &Owner) -> i64 {
+        match owner {
+            Owner::Member(id) => self
+                .members
+                .get(id.as_str())
+                .map_or(0, |entry| entry.version),
+            Owner::Persona(_) | Owner::Coop => self.versions.get(owner).copied().unwrap_or(0),
+        }
+    }
+
+    fn set_version(&mut self, owner: &Owner, version: i64) {
+        let held = match owner {
+            Owner::Member(id) => &mut self.members.entry(id.to_string()).or_default().version,
+            Owner::Persona(_) | Owner::Coop => self.versions.entry(owner.clone()).or_insert(0),
+        };
+        *held = (*held).max(version);
+    }
 }
 
 impl Mirror {
@@ -73,15 +103,28 @@ impl Mirror {
         personas: Vec<String>,
         versions: Vec<(Owner, i64)>,
     ) {
-        let state = State {
+        let mut state = State {
             third_parties: third_parties
                 .into_iter()
                 .map(|(id, class, status)| (id, (class, status)))
                 .collect(),
-            members: members.into_iter().collect(),
+            members: members
+                .into_iter()
+                .map(|(id, accepts_delegations)| {
+                    let entry = MemberEntry {
+                        active: true,
+                        accepts_delegations,
+                        version: 0,
+                    };
+                    (id, entry)
+                })
+                .collect(),
             personas: personas.into_iter().collect(),
-            versions: versions.into_iter().collect(),
+            versions: HashMap::new(),
         };
+        for (owner, version) in &versions {
+            state.set_version(owner, *version);
+        }
         *self
             .state
             .write()
@@ -99,12 +142,15 @@ impl Mirror {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let state = guard.as_ref()?;
-        let version = |owner: Owner| state.versions.get(&owner).copied().unwrap_or(0);
+        let entry = member
+            .and_then(|id| state.members.get(id.as_str()))
+            .copied()
+            .unwrap_or_default();
         Some(DecisionFacts {
             requester: requester.and_then(|id| state.third_parties.get(id.as_str()).copied()),
-            member_active: member.is_some_and(|id| state.members.contains_key(id.as_str())),
-            coop_version: version(Owner::Coop),
-            member_version: member.map_or(0, |id| version(Owner::Member(id.clone()))),
+            member_active: entry.active,
+            coop_version: state.version(&Owner::Coop),
+            member_version: entry.version,
         })
     }
 
@@ -119,11 +165,12 @@ impl Mirror {
             owners
                 .iter()
                 .map(|owner| super::OwnerState {
-                    version: state.versions.get(owner).copied().unwrap_or(0),
+                    version: state.version(owner),
                     can_proxy: match owner {
-                        Owner::Member(id) => {
-                            state.members.get(id.as_str()).copied().unwrap_or(false)
-                        }
+                        Owner::Member(id) => state
+                            .members
+                            .get(id.as_str())
+                            .is_some_and(|entry| entry.active && entry.accepts_delegations),
                         Owner::Persona(id) => state.personas.contains(id.as_str()),
                         Owner::Coop => false,
                     },
@@ -147,10 +194,15 @@ impl Mirror {
                         id,
                         accepts_delegations,
                     } => {
-                        state.members.insert(id.to_string(), *accepts_delegations);
+                        let entry = state.members.entry(id.to_string()).or_default();
+                        entry.active = true;
+                        entry.accepts_delegations = *accepts_delegations;
                     }
                     Effect::Left(id) => {
-                        state.members.remove(id.as_str());
+                        if let Some(entry) = state.members.get_mut(id.as_str()) {
+                            entry.active = false;
+                            entry.accepts_delegations = false;
+                        }
                     }
                     Effect::ThirdParty { id, class, status } => {
                         state
@@ -160,10 +212,7 @@ impl Mirror {
                     Effect::Persona(id) => {
                         state.personas.insert(id.to_string());
                     }
-                    Effect::Version(owner, version) => {
-                        let held = state.versions.entry(owner.clone()).or_insert(0);
-                        *held = (*held).max(*version);
-                    }
+                    Effect::Version(owner, version) => state.set_version(owner, *version),
                 }
             }
         });
@@ -212,5 +261,29 @@ mod tests {
         );
         assert!(facts.member_active);
         assert_eq!((facts.member_version, facts.coop_version), (2, 1));
+    }
+
+    #[test]
+    fn a_member_who_left_is_inactive_and_proxies_for_nobody() {
+        let mirror = Mirror::default();
+        let member = MemberId::generate();
+        let owner = Owner::Member(member.clone());
+        mirror.load(
+            Vec::new(),
+            vec![(member.to_string(), true)],
+            Vec::new(),
+            vec![(owner.clone(), 3)],
+        );
+        let state = |mirror: &Mirror| mirror.owner_states(std::slice::from_ref(&owner)).unwrap()[0];
+        assert!(state(&mirror).can_proxy);
+        assert_eq!(state(&mirror).version, 3);
+        mirror.apply(&[
+            Effect::Left(member.clone()),
+            Effect::Version(owner.clone(), 4),
+        ]);
+        let facts = mirror.facts(None, Some(&member)).unwrap();
+        assert!(!facts.member_active);
+        assert!(!state(&mirror).can_proxy);
+        assert_eq!(state(&mirror).version, 4);
     }
 }
