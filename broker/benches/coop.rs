@@ -4,7 +4,9 @@
 //!
 //! `cargo bench -p datacoop-broker --bench coop` (BENCH_MEMBERS, default
 //! 1,000,000; BENCH_COOP_RULES, default 20 co-op deny rules;
-//! BENCH_DATABASE_URL, default a fresh SQLite file).
+//! BENCH_COOP_RULES_OVERLAP=1 puts them all on the measured cell and
+//! requester class, not yet in force, so every decision evaluates them all
+//! and none matches; BENCH_DATABASE_URL, default a fresh SQLite file).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -67,8 +69,13 @@ fn coop_rule_count() -> usize {
 }
 
 /// `count` co-op deny rules, each on a category and a purpose of its own
-/// that the measured requests (`health.heart` for research) never ask.
+/// that the measured requests (`health.heart` for research) never ask; or,
+/// with `BENCH_COOP_RULES_OVERLAP=1`, on that very cell and requester
+/// class but in force only from a future date: the worst case for the
+/// engine's index of co-op rules (it reads scopes, not dates), which must
+/// then have Cedar evaluate them all.
 fn coop_rules(evaluator: &Evaluator, count: usize) -> Vec<Rule> {
+    let overlap = std::env::var("BENCH_COOP_RULES_OVERLAP").is_ok_and(|v| v == "1");
     let categories = [
         "location.precise",
         "financial",
@@ -84,16 +91,33 @@ fn coop_rules(evaluator: &Evaluator, count: usize) -> Vec<Rule> {
     ];
     (0..count)
         .map(|index| {
-            let spec = RuleSpec {
-                effect: Effect::Deny,
-                action: RuleAction::Any,
-                requester: Requester::Any,
-                data_categories: vec![TermId::parse(categories[index % categories.len()]).unwrap()],
-                purposes: vec![
-                    TermId::parse(purposes[index / categories.len() % purposes.len()]).unwrap(),
-                ],
-                not_before: None,
-                expires_at: None,
+            let spec = if overlap {
+                RuleSpec {
+                    effect: Effect::Deny,
+                    action: RuleAction::Any,
+                    requester: Requester::Class(datacoop_broker::domain::RequesterClass::Academic),
+                    data_categories: vec![TermId::parse("health").unwrap()],
+                    purposes: vec![TermId::parse("research").unwrap()],
+                    // Distinct texts: twenty policies, not one shared.
+                    not_before: Some(
+                        SystemClock.now() + chrono::TimeDelta::days(3650 + index as i64),
+                    ),
+                    expires_at: None,
+                }
+            } else {
+                RuleSpec {
+                    effect: Effect::Deny,
+                    action: RuleAction::Any,
+                    requester: Requester::Any,
+                    data_categories: vec![
+                        TermId::parse(categories[index % categories.len()]).unwrap(),
+                    ],
+                    purposes: vec![
+                        TermId::parse(purposes[index / categories.len() % purposes.len()]).unwrap(),
+                    ],
+                    not_before: None,
+                    expires_at: None,
+                }
             };
             let id = RuleId::generate();
             let cedar = evaluator.compile(&id, &spec).unwrap();

@@ -257,7 +257,8 @@ struct Shape {
 
 /// The co-op's policies, and for each cell asked about the policy set of
 /// those that can match it (consent-semantics §1: a rule's condition on
-/// categories and purposes holds only for cells its terms overlap). Cedar
+/// categories and purposes holds only for cells its terms overlap; its
+/// scope names the actions and requesters it applies to). Cedar
 /// evaluates every policy of a set it is given; a co-op with many rules
 /// on other categories would otherwise cost every decision their
 /// evaluation. The filter only leaves out rules that cannot match: Cedar
@@ -269,23 +270,31 @@ struct CoopIndex {
     base: Vec<Policy>,
     /// The co-op's rules (ids `c#i`), each with what it can match.
     rules: Vec<(Policy, RuleScope)>,
-    /// Sets built so far, by category then purpose: at most one per cell
-    /// of the vocabulary.
-    cells: RwLock<HashMap<TermId, HashMap<TermId, Arc<PolicySet>>>>,
+    /// Sets built so far, by action and requester class, then category,
+    /// then purpose: at most one per cell of the vocabulary.
+    cells: RwLock<HashMap<(Action, RequesterClass), CellSets>>,
 }
+
+/// Policy sets by category, then purpose.
+type CellSets = HashMap<TermId, HashMap<TermId, Arc<PolicySet>>>;
 
 /// Most cells a co-op index keeps (the vocabulary bounds them first; this
 /// bounds them whatever calls the engine).
 const MAX_INDEXED_CELLS: usize = 1 << 16;
 
 impl CoopIndex {
-    /// The policies that can match a cell of `category` and `purpose`.
-    fn set(&self, category: &TermId, purpose: &TermId) -> Result<Arc<PolicySet>, CedarError> {
+    /// The policies that can match `cell`: the base policies, and the
+    /// co-op rules for its action and requester class (or naming a third
+    /// party: which one is not part of the key) whose terms overlap it.
+    fn set(&self, cell: &Cell<'_>) -> Result<Arc<PolicySet>, CedarError> {
+        let (category, purpose) = (cell.category, cell.purpose);
+        let kind = (cell.action, cell.class);
         let cached = self
             .cells
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(category)
+            .get(&kind)
+            .and_then(|categories| categories.get(category))
             .and_then(|purposes| purposes.get(purpose))
             .cloned();
         if let Some(set) = cached {
@@ -294,17 +303,26 @@ impl CoopIndex {
         let matching = self
             .rules
             .iter()
-            .filter(|(_, scope)| scope.overlaps(category, purpose))
+            .filter(|(_, scope)| {
+                scope.admits(cell.action, cell.class, None) && scope.overlaps(category, purpose)
+            })
             .map(|(policy, _)| policy);
         let set = Arc::new(policy_set(self.base.iter().chain(matching))?);
         let mut cells = self
             .cells
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cells.values().map(HashMap::len).sum::<usize>() >= MAX_INDEXED_CELLS {
+        let held: usize = cells
+            .values()
+            .flat_map(HashMap::values)
+            .map(HashMap::len)
+            .sum();
+        if held >= MAX_INDEXED_CELLS {
             cells.clear();
         }
         cells
+            .entry(kind)
+            .or_default()
             .entry(category.clone())
             .or_default()
             .insert(purpose.clone(), Arc::clone(&set));
@@ -322,6 +340,10 @@ struct RuleScope {
     requester: crate::domain::rule::Requester,
     categories: Vec<TermId>,
     purposes: Vec<TermId>,
+    /// When the rule is in force, in the policies' microseconds: from
+    /// (inclusive), until (exclusive).
+    from: Option<i64>,
+    until: Option<i64>,
 }
 
 impl RuleScope {
@@ -331,7 +353,15 @@ impl RuleScope {
             requester: spec.requester.clone(),
             categories: spec.data_categories.clone(),
             purposes: spec.purposes.clone(),
+            from: spec.not_before.map(cedar::micros),
+            until: spec.expires_at.map(cedar::micros),
         }
+    }
+
+    /// The rule is in force at `now` (as its policy compares instants).
+    fn in_force(&self, now: DateTime<Utc>) -> bool {
+        let now = cedar::micros(now);
+        self.from.is_none_or(|from| now >= from) && self.until.is_none_or(|until| now < until)
     }
 
     /// Some category and some purpose of the rule overlap the cell's (an
@@ -342,12 +372,12 @@ impl RuleScope {
             && self.purposes.iter().any(|term| term.overlaps(purpose))
     }
 
-    /// The rule may match the cell: its action, requester, categories and
-    /// purposes all admit it.
-    fn may_match(&self, cell: &Cell<'_>) -> bool {
+    /// The rule's scope admits the action and the requester (of `class`;
+    /// when `requester` is `None`, any third party of that class).
+    fn admits(&self, action: Action, class: RequesterClass, requester: Option<&str>) -> bool {
         use crate::domain::rule::Requester;
         use datacoop_wire::RuleAction;
-        let action = match (self.action, cell.action) {
+        let action = match (self.action, action) {
             (RuleAction::Any, _)
             | (RuleAction::Access, Action::Access)
             | (RuleAction::Aggregate, Action::Aggregate) => true,
@@ -357,10 +387,18 @@ impl RuleScope {
         };
         let requester = match &self.requester {
             Requester::Any => true,
-            Requester::Class(class) => *class == cell.class,
-            Requester::ThirdParty(id) => id.as_str() == cell.requester,
+            Requester::Class(wanted) => *wanted == class,
+            Requester::ThirdParty(id) => requester.is_none_or(|requester| id.as_str() == requester),
         };
-        action && requester && self.overlaps(cell.category, cell.purpose)
+        action && requester
+    }
+
+    /// The rule may match the cell: its action, requester, categories,
+    /// purposes and dates all admit it.
+    fn may_match(&self, cell: &Cell<'_>) -> bool {
+        self.admits(cell.action, cell.class, Some(cell.requester))
+            && self.overlaps(cell.category, cell.purpose)
+            && self.in_force(cell.now)
     }
 }
 
@@ -1130,7 +1168,7 @@ impl Evaluator {
             None => (&slice.shape, false),
         };
         let evaluated = match &coop_shape.index {
-            Some(index) => self.evaluate(&*index.set(cell.category, cell.purpose)?, request),
+            Some(index) => self.evaluate(&*index.set(cell)?, request),
             None => self.evaluate(&coop_shape.all, request),
         };
         let coop = slice.rule_ids_of(evaluated.matched);
