@@ -134,8 +134,8 @@ pub const ROTATE_SECRET: &str = "UPDATE third_parties SET client_secret_hash = $
     WHERE id = $3 RETURNING seq, id, name, class, status, webhook_url, client_id, created_at, updated_at";
 pub const DELETE_ACCESS_TOKENS_OF: &str = "DELETE FROM access_tokens WHERE third_party_id = $1";
 
-pub const DATA_OF: &str =
-    "SELECT category, value FROM member_data WHERE member_id = $1 ORDER BY category";
+/// In no order: the store sorts by code point (collations differ).
+pub const DATA_OF: &str = "SELECT category, value FROM member_data WHERE member_id = $1";
 /// Connects a member still in the co-op (a member who left gets nothing).
 pub const INSERT_CONNECTION: &str = "INSERT INTO connections (member_id, third_party_id, subject, created_at) \
     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM members WHERE id = $1 AND left_at IS NULL) \

@@ -869,10 +869,14 @@ macro_rules! sql_store {
                 &self,
                 member: &$crate::domain::MemberId,
             ) -> StoreResult<Vec<(String, String)>> {
-                Ok(sqlx::query_as::<_, (String, String)>(sql::DATA_OF)
+                let mut data = sqlx::query_as::<_, (String, String)>(sql::DATA_OF)
                     .bind(member.as_str())
                     .fetch_all(&self.pool)
-                    .await?)
+                    .await?;
+                // By code point on both databases: PostgreSQL's ORDER BY
+                // follows the database's collation, which may not.
+                data.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+                Ok(data)
             }
 
             async fn connect(
