@@ -244,7 +244,7 @@ struct Shape {
     coop: Option<Arc<Shape>>,
     /// The co-op's own shape only: its policies by the cells they can
     /// match, so a cell evaluates the base policies and only those co-op
-    /// rules whose categories and purposes overlap it.
+    /// rules whose action, requester class and terms admit it.
     index: Option<CoopIndex>,
     /// Any other shape: each rule (`#i`) and what it can match.
     rules: Vec<(Policy, RuleScope)>,
