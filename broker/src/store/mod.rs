@@ -70,6 +70,9 @@ pub enum StoreError {
     /// The task running a write stopped before it could say how it ended.
     #[error("a database write was interrupted")]
     Interrupted,
+    /// A change's log entry could not be written; nothing changed.
+    #[error(transparent)]
+    Log(#[from] crate::audit::entry::EntryError),
 }
 
 impl StoreError {
@@ -249,6 +252,21 @@ pub trait Store: Send + Sync + Debug {
     /// Writes a whole generated co-op at once (the synthetic co-op
     /// generator), in one transaction, in large batches.
     async fn bulk_load(&self, bulk: Bulk) -> StoreResult<()>;
+
+    /// How many entries the verifiable log holds.
+    async fn log_size(&self) -> StoreResult<u64>;
+
+    /// The type and exact bytes of log entry `index`, if there is one.
+    async fn log_entry(&self, index: u64) -> StoreResult<Option<(String, Vec<u8>)>>;
+
+    /// Up to `limit` entries about `member` after index `after`, oldest
+    /// first.
+    async fn log_about(
+        &self,
+        member: &MemberId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoggedEntry>>;
 }
 
 /// A consent or membership change: what `Store::apply` commits.
@@ -312,6 +330,14 @@ pub enum Change {
         member: MemberId,
         id: DelegationId,
     },
+}
+
+/// A log entry as a member's listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEntry {
+    pub index: u64,
+    pub kind: String,
+    pub at: DateTime<Utc>,
 }
 
 /// How a change ended.

@@ -170,3 +170,19 @@ pub const PUT_DATA_WITHIN: &str = "INSERT INTO member_data (member_id, category,
 /// co-op: logged like any other, so every call costs the same.
 pub const LOG_UNMATCHED_ACCESS: &str = "INSERT INTO unmatched_access \
     (third_party_id, subject, purpose, action, decision, categories, at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+// ---- The verifiable log ----
+
+/// Takes the next index (PostgreSQL: the head row's lock, held to commit,
+/// so replicas append one after another).
+pub const LOG_NEXT_INDEX: &str =
+    "UPDATE log_head SET size = size + 1 WHERE id = 1 RETURNING size - 1";
+pub const INSERT_LOG_ENTRY: &str =
+    "INSERT INTO log_entries (idx, kind, body, at) VALUES ($1, $2, $3, $4)";
+pub const INSERT_LOG_SUBJECT: &str = "INSERT INTO log_subjects (member_id, idx) VALUES ($1, $2)";
+pub const LOG_SIZE: &str = "SELECT size FROM log_head WHERE id = 1";
+pub const LOG_ENTRY: &str = "SELECT kind, body FROM log_entries WHERE idx = $1";
+/// Entries about a member after an index, oldest first.
+pub const LOG_ABOUT: &str = "SELECT e.idx, e.kind, e.at FROM log_subjects s \
+    JOIN log_entries e ON e.idx = s.idx \
+    WHERE s.member_id = $1 AND s.idx > $2 ORDER BY s.idx LIMIT $3";

@@ -97,6 +97,32 @@ macro_rules! sql_store {
                 Ok(query.fetch_one(&mut **tx).await?)
             }
 
+            /// Appends `entry` to the log in `tx`, in the transaction of
+            /// the change it records; returns its index.
+            async fn append_entry(
+                tx: &mut Tx,
+                entry: &$crate::audit::entry::Entry,
+            ) -> StoreResult<i64> {
+                let index: i64 = sqlx::query_scalar(sql::LOG_NEXT_INDEX)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                sqlx::query(sql::INSERT_LOG_ENTRY)
+                    .bind(index)
+                    .bind(entry.kind)
+                    .bind(entry.body.as_slice())
+                    .bind(entry.at)
+                    .execute(&mut **tx)
+                    .await?;
+                for member in &entry.about {
+                    sqlx::query(sql::INSERT_LOG_SUBJECT)
+                        .bind(member.as_str())
+                        .bind(index)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(index)
+            }
+
             /// Runs a write in the store's own task: it completes even when
             /// the caller's future is dropped, and `settle`/`close` wait
             /// for it.
@@ -117,12 +143,19 @@ macro_rules! sql_store {
                     None => None,
                 };
                 let erasing = matches!(change, Change::Leave { .. });
+                let entry = $crate::audit::entry::Entry::of(
+                    &change,
+                    $crate::clock::Clock::now(&$crate::clock::SystemClock),
+                )?;
                 let mut effects = Vec::new();
                 let mut tx = self.pool.begin().await?;
                 let applied = self.stage(&mut tx, change, &mut effects).await?;
                 if applied == Applied::Missing {
                     tx.rollback().await?;
                     return Ok(applied);
+                }
+                if let Some(entry) = &entry {
+                    Self::append_entry(&mut tx, entry).await?;
                 }
                 tx.commit().await?;
                 if let Some(mirror) = &self.mirror {
@@ -877,6 +910,45 @@ macro_rules! sql_store {
                 // follows the database's collation, which may not.
                 data.sort_unstable_by(|left, right| left.0.cmp(&right.0));
                 Ok(data)
+            }
+
+            async fn log_size(&self) -> StoreResult<u64> {
+                let size: i64 = sqlx::query_scalar(sql::LOG_SIZE).fetch_one(&self.pool).await?;
+                u64::try_from(size).map_err(|_| StoreError::Corrupt("negative log size".into()))
+            }
+
+            async fn log_entry(&self, index: u64) -> StoreResult<Option<(String, Vec<u8>)>> {
+                let Ok(index) = i64::try_from(index) else {
+                    return Ok(None);
+                };
+                Ok(sqlx::query_as::<_, (String, Vec<u8>)>(sql::LOG_ENTRY)
+                    .bind(index)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn log_about(
+                &self,
+                member: &$crate::domain::MemberId,
+                after: Option<u64>,
+                limit: u32,
+            ) -> StoreResult<Vec<$crate::store::LoggedEntry>> {
+                let after = after.map_or(Ok(-1), i64::try_from).unwrap_or(i64::MAX);
+                let rows = sqlx::query_as::<_, (i64, String, chrono::DateTime<chrono::Utc>)>(
+                    sql::LOG_ABOUT,
+                )
+                .bind(member.as_str())
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(index, kind, at)| {
+                        let index = u64::try_from(index)
+                            .map_err(|_| StoreError::Corrupt("negative log index".into()))?;
+                        Ok($crate::store::LoggedEntry { index, kind, at })
+                    })
+                    .collect()
             }
 
             async fn connect(

@@ -116,6 +116,9 @@ storage_suite!(
         a_refused_bulk_load_writes_nothing,
         instants_keep_whole_microseconds,
         settle_waits_for_writes_whose_caller_is_gone,
+        every_change_commits_with_its_log_entry,
+        a_change_that_changes_nothing_logs_nothing,
+        log_entries_are_canonical_and_hold_no_name_or_data,
     ],
     databases: [
         leaving_erases_everything_but_the_access_log,
@@ -2748,6 +2751,203 @@ async fn only_sqlite_and_postgres_urls_open() {
         assert!(
             matches!(error, StoreError::UnsupportedUrl),
             "{url}: {error:?}"
+        );
+    }
+}
+
+// ---- The verifiable log (issue 9) ----
+
+/// The types of every entry from `from` on, in log order.
+async fn kinds_from(store: &Arc<dyn Store>, from: u64) -> Vec<String> {
+    let size = store.log_size().await.unwrap();
+    let mut kinds = Vec::new();
+    for index in from..size {
+        let (kind, _) = store.log_entry(index).await.unwrap().unwrap();
+        kinds.push(kind);
+    }
+    kinds
+}
+
+async fn every_change_commits_with_its_log_entry(store: Arc<dyn Store>) {
+    assert_eq!(store.log_size().await.unwrap(), 0);
+    let ada = enrol(&store, Some("Ada"), Registry::Public, 1).await;
+    let proxy = enrol_proxy(&store, 2).await;
+    let lab = approve(&store, RequesterClass::Academic).await;
+    let own = Owner::Member(ada.id.clone());
+    let kept = rule(&own, 3);
+    store.create_rules(&own, &[kept.clone()]).await.unwrap();
+    let coop_rule = rule(&Owner::Coop, 4);
+    store
+        .create_rules(&Owner::Coop, &[coop_rule.clone()])
+        .await
+        .unwrap();
+    let shared = persona("Researcher", 5);
+    let persona_rule = rule(&Owner::Persona(shared.id.clone()), 5);
+    store
+        .create_persona(&shared, &[persona_rule])
+        .await
+        .unwrap();
+    let delegated = store
+        .create_delegation(&delegation(
+            &ada.id,
+            &Owner::Member(proxy.id.clone()),
+            &["health"],
+            &["research"],
+            6,
+        ))
+        .await
+        .unwrap();
+    store
+        .update_member(&ada.id, &patch_accepting(true))
+        .await
+        .unwrap();
+    store
+        .set_third_party_status(&lab.id, ThirdPartyStatus::Suspended, instant(7))
+        .await
+        .unwrap();
+    store
+        .set_third_party_status(&lab.id, ThirdPartyStatus::Active, instant(8))
+        .await
+        .unwrap();
+    store
+        .rotate_secret(&lab.id, "$argon2id$second", instant(9))
+        .await
+        .unwrap();
+    assert!(store.delete_rule(&own, &kept.id).await.unwrap());
+    assert!(
+        store
+            .delete_rule(&Owner::Coop, &coop_rule.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_delegation(&ada.id, &delegated.id)
+            .await
+            .unwrap()
+    );
+    assert!(store.leave(&ada.id, instant(10)).await.unwrap());
+    assert_eq!(
+        kinds_from(&store, 0).await,
+        [
+            "member.joined",
+            "member.joined",
+            "third_party.approved",
+            "rules.created",
+            "rules.created",
+            "persona.published",
+            "delegation.created",
+            "member.updated",
+            "third_party.suspended",
+            "third_party.reinstated",
+            "third_party.secret_rotated",
+            "rule.deleted",
+            "rule.deleted",
+            "delegation.revoked",
+            "member.left",
+        ]
+    );
+    // A member's own entries: their joining, rules, delegations, settings
+    // and leaving; not the proxy's joining, the co-op's rules or personas.
+    let about: Vec<(u64, String)> = store
+        .log_about(&ada.id, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| (entry.index, entry.kind))
+        .collect();
+    assert_eq!(
+        about,
+        [
+            (0, "member.joined".to_owned()),
+            (3, "rules.created".to_owned()),
+            (6, "delegation.created".to_owned()),
+            (7, "member.updated".to_owned()),
+            (11, "rule.deleted".to_owned()),
+            (13, "delegation.revoked".to_owned()),
+            (14, "member.left".to_owned()),
+        ]
+    );
+    // Paged after an index.
+    let page = store.log_about(&ada.id, Some(6), 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|entry| entry.index).collect::<Vec<_>>(),
+        [7, 11]
+    );
+    assert_eq!(store.log_entry(15).await.unwrap(), None);
+    assert_eq!(store.log_entry(u64::MAX).await.unwrap(), None);
+}
+
+async fn a_change_that_changes_nothing_logs_nothing(store: Arc<dyn Store>) {
+    let ada = enrol(&store, None, Registry::Public, 1).await;
+    let own = Owner::Member(ada.id.clone());
+    let before = store.log_size().await.unwrap();
+    // Missing: nothing to delete or revoke, no such third party.
+    assert!(!store.delete_rule(&own, &RuleId::generate()).await.unwrap());
+    assert!(
+        !store
+            .delete_delegation(&ada.id, &DelegationId::generate())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_third_party_status(
+                &ThirdPartyId::generate(),
+                ThirdPartyStatus::Suspended,
+                instant(2)
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Refused: a rule id that exists already.
+    let first = rule(&own, 2);
+    store.create_rules(&own, &[first.clone()]).await.unwrap();
+    let after_rule = store.log_size().await.unwrap();
+    assert_eq!(after_rule, before + 1);
+    assert!(matches!(
+        store.create_rules(&own, &[first]).await,
+        Err(StoreError::Conflict)
+    ));
+    // A new display name alone is neither consent nor membership.
+    let renamed = MemberPatch {
+        display_name: Some(Some(DisplayName::parse("Ada L.").unwrap())),
+        ..MemberPatch::default()
+    };
+    store.update_member(&ada.id, &renamed).await.unwrap();
+    assert_eq!(store.log_size().await.unwrap(), after_rule);
+}
+
+async fn log_entries_are_canonical_and_hold_no_name_or_data(store: Arc<dyn Store>) {
+    let ada = enrol(&store, Some("Ada Lovelace"), Registry::Anonymous, 1).await;
+    store
+        .put_data(&ada.id, "health", "{\"pulse\": 61}", instant(2))
+        .await
+        .unwrap();
+    let own = Owner::Member(ada.id.clone());
+    store.create_rules(&own, &[rule(&own, 3)]).await.unwrap();
+    store.leave(&ada.id, instant(4)).await.unwrap();
+    let size = store.log_size().await.unwrap();
+    assert_eq!(size, 3);
+    for index in 0..size {
+        let (kind, body) = store.log_entry(index).await.unwrap().unwrap();
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(
+            !text.contains("Lovelace") && !text.contains("pulse"),
+            "{text}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["type"], kind.as_str());
+        assert!(value["at"].is_string(), "{text}");
+        // RFC 8785: the bytes are the canonical form of their own value.
+        assert_eq!(
+            canon_json::CanonJsonSerialize::to_canon_json_vec(&value).unwrap(),
+            body
+        );
+        assert!(
+            !text.contains(['\n', ' ']),
+            "no insignificant whitespace: {text}"
         );
     }
 }

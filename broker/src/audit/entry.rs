@@ -1,0 +1,183 @@
+//! The log's entries: one per consent or membership change (and, next,
+//! per third-party access), as canonical JSON (RFC 8785): a `type`, the ids
+//! involved and the instant it was logged; never a member's data values
+//! or display name. No number appears in an entry (ids, instants and
+//! terms are strings), so every RFC 8785 implementation writes the same
+//! bytes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::domain::MemberId;
+use crate::domain::rule::{Owner, Rule};
+use crate::store::Change;
+
+/// One entry, before it is appended: its type, the members it is about
+/// (who may read it besides the stewards), the instant, and its exact
+/// bytes (whose leaf hash is SHA-256(0x00 ‖ body)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: &'static str,
+    pub about: Vec<MemberId>,
+    pub at: DateTime<Utc>,
+    pub body: Vec<u8>,
+}
+
+/// Why an entry could not be written (never expected: every value in an
+/// entry serializes).
+#[derive(Debug, thiserror::Error)]
+#[error("a log entry could not be written as canonical JSON: {0}")]
+pub struct EntryError(String);
+
+impl Entry {
+    /// The entry of `change`, logged at `at`; `None` for a change that
+    /// touches neither consent nor membership (a new display name alone).
+    pub fn of(change: &Change, at: DateTime<Utc>) -> Result<Option<Self>, EntryError> {
+        let (kind, about, fields) = match change {
+            Change::Enrol { member, .. } => (
+                "member.joined",
+                vec![member.id.clone()],
+                json!({
+                    "member": member.id.as_str(),
+                    "registry": member.registry.as_str(),
+                    "accepts_delegations": member.accepts_delegations,
+                }),
+            ),
+            Change::UpdateMember { id, patch } => {
+                if patch.registry.is_none() && patch.accepts_delegations.is_none() {
+                    return Ok(None);
+                }
+                let mut fields = json!({ "member": id.as_str() });
+                if let Some(registry) = patch.registry {
+                    fields["registry"] = json!(registry.as_str());
+                }
+                if let Some(accepts) = patch.accepts_delegations {
+                    fields["accepts_delegations"] = json!(accepts);
+                }
+                ("member.updated", vec![id.clone()], fields)
+            }
+            Change::Leave { member, .. } => (
+                "member.left",
+                vec![member.clone()],
+                json!({ "member": member.as_str() }),
+            ),
+            Change::ApproveThirdParty { third_party, .. } => (
+                "third_party.approved",
+                Vec::new(),
+                json!({
+                    "third_party": third_party.id.as_str(),
+                    "class": third_party.class.as_str(),
+                }),
+            ),
+            Change::SetThirdPartyStatus { id, status, .. } => (
+                match status {
+                    crate::domain::ThirdPartyStatus::Active => "third_party.reinstated",
+                    crate::domain::ThirdPartyStatus::Suspended => "third_party.suspended",
+                },
+                Vec::new(),
+                json!({ "third_party": id.as_str() }),
+            ),
+            Change::RotateSecret { id, .. } => (
+                "third_party.secret_rotated",
+                Vec::new(),
+                json!({ "third_party": id.as_str() }),
+            ),
+            Change::AddRules { owner, rules } => (
+                "rules.created",
+                about_owner(owner),
+                json!({
+                    "owner": owner_value(owner),
+                    "rules": rules.iter().map(rule_value).collect::<Vec<_>>(),
+                }),
+            ),
+            Change::DeleteRule { owner, id } => (
+                "rule.deleted",
+                about_owner(owner),
+                json!({ "owner": owner_value(owner), "rule": id.as_str() }),
+            ),
+            Change::PublishPersona { persona, rules } => (
+                "persona.published",
+                Vec::new(),
+                json!({
+                    "persona": persona.id.as_str(),
+                    "rules": rules.iter().map(rule_value).collect::<Vec<_>>(),
+                }),
+            ),
+            Change::Delegate { delegation } => (
+                "delegation.created",
+                vec![delegation.member.clone()],
+                json!({
+                    "member": delegation.member.as_str(),
+                    "delegation": delegation.id.as_str(),
+                    "proxy": owner_value(&delegation.proxy),
+                    "data_categories": terms(&delegation.scope.data_categories),
+                    "purposes": terms(&delegation.scope.purposes),
+                }),
+            ),
+            Change::Revoke { member, id } => (
+                "delegation.revoked",
+                vec![member.clone()],
+                json!({ "member": member.as_str(), "delegation": id.as_str() }),
+            ),
+        };
+        Self::new(kind, about, at, fields).map(Some)
+    }
+
+    /// An entry of `kind` with `fields`, its `type` and `at` added.
+    fn new(
+        kind: &'static str,
+        about: Vec<MemberId>,
+        at: DateTime<Utc>,
+        mut fields: Value,
+    ) -> Result<Self, EntryError> {
+        fields["type"] = json!(kind);
+        fields["at"] = json!(at.to_rfc3339_opts(SecondsFormat::Micros, true));
+        let body = canon_json::CanonJsonSerialize::to_canon_json_vec(&fields)
+            .map_err(|error| EntryError(error.to_string()))?;
+        Ok(Self {
+            kind,
+            about,
+            at,
+            body,
+        })
+    }
+}
+
+fn about_owner(owner: &Owner) -> Vec<MemberId> {
+    match owner {
+        Owner::Member(id) => vec![id.clone()],
+        Owner::Persona(_) | Owner::Coop => Vec::new(),
+    }
+}
+
+/// `{"kind": "member"|"persona"|"coop", "id": …}` (the co-op has no id).
+fn owner_value(owner: &Owner) -> Value {
+    match owner {
+        Owner::Coop => json!({ "kind": owner.kind() }),
+        Owner::Member(_) | Owner::Persona(_) => json!({ "kind": owner.kind(), "id": owner.id() }),
+    }
+}
+
+fn terms(terms: &[crate::domain::vocabulary::TermId]) -> Vec<&str> {
+    terms
+        .iter()
+        .map(crate::domain::vocabulary::TermId::as_str)
+        .collect()
+}
+
+/// A rule as the log states it: what it allows or denies, to whom, when.
+fn rule_value(rule: &Rule) -> Value {
+    let spec = &rule.spec;
+    let instant =
+        |at: Option<DateTime<Utc>>| at.map(|at| at.to_rfc3339_opts(SecondsFormat::Micros, true));
+    json!({
+        "id": rule.id.as_str(),
+        "effect": spec.effect,
+        "action": spec.action,
+        "requester": spec.requester.to_wire(),
+        "data_categories": terms(&spec.data_categories),
+        "purposes": terms(&spec.purposes),
+        "not_before": instant(spec.not_before),
+        "expires_at": instant(spec.expires_at),
+    })
+}

@@ -1,0 +1,34 @@
+-- The verifiable log (issue 9): every consent or membership change and
+-- every third-party access, as canonical JSON entries in an append-only
+-- Merkle tree (RFC 9162 §2.1). Rows are only ever inserted (SQLite).
+
+-- One row: how many entries the log holds. Every append reads and moves
+-- it in the transaction of the change it logs.
+CREATE TABLE log_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL
+) STRICT;
+INSERT INTO log_head (id, size) VALUES (1, 0);
+
+-- Entry `idx` (from 0): its exact bytes, whose leaf hash is
+-- SHA-256(0x00 || body).
+CREATE TABLE log_entries (
+    idx  INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body BLOB NOT NULL,
+    at   TEXT NOT NULL
+) STRICT;
+
+-- The members each entry is about: what a member may read and check.
+CREATE TABLE log_subjects (
+    member_id TEXT NOT NULL,
+    idx       INTEGER NOT NULL,
+    PRIMARY KEY (member_id, idx)
+) STRICT, WITHOUT ROWID;
+
+-- The tree's stored hashes (leaves and complete subtrees), in the
+-- "stored hash index" order of Go's tlog: O(log n) reads per proof.
+CREATE TABLE log_hashes (
+    idx  INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL
+) STRICT;
