@@ -6,7 +6,7 @@
 //! bytes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::domain::MemberId;
 use crate::domain::rule::{Owner, Rule};
@@ -47,14 +47,15 @@ impl Entry {
                 if patch.registry.is_none() && patch.accepts_delegations.is_none() {
                     return Ok(None);
                 }
-                let mut fields = json!({ "member": id.as_str() });
+                let mut fields = Map::new();
+                fields.insert("member".into(), json!(id.as_str()));
                 if let Some(registry) = patch.registry {
-                    fields["registry"] = json!(registry.as_str());
+                    fields.insert("registry".into(), json!(registry.as_str()));
                 }
                 if let Some(accepts) = patch.accepts_delegations {
-                    fields["accepts_delegations"] = json!(accepts);
+                    fields.insert("accepts_delegations".into(), json!(accepts));
                 }
-                ("member.updated", vec![id.clone()], fields)
+                ("member.updated", vec![id.clone()], Value::Object(fields))
             }
             Change::Leave { member, .. } => (
                 "member.left",
@@ -128,10 +129,18 @@ impl Entry {
         kind: &'static str,
         about: Vec<MemberId>,
         at: DateTime<Utc>,
-        mut fields: Value,
+        fields: Value,
     ) -> Result<Self, EntryError> {
-        fields["type"] = json!(kind);
-        fields["at"] = json!(at.to_rfc3339_opts(SecondsFormat::Micros, true));
+        let Value::Object(mut fields) = fields else {
+            return Err(EntryError(format!(
+                "the fields of `{kind}` are not an object"
+            )));
+        };
+        fields.insert("type".into(), json!(kind));
+        fields.insert(
+            "at".into(),
+            json!(at.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        );
         let body = canon_json::CanonJsonSerialize::to_canon_json_vec(&fields)
             .map_err(|error| EntryError(error.to_string()))?;
         Ok(Self {

@@ -2775,10 +2775,13 @@ async fn every_change_commits_with_its_log_entry(store: Arc<dyn Store>) {
     let lab = approve(&store, RequesterClass::Academic).await;
     let own = Owner::Member(ada.id.clone());
     let kept = rule(&own, 3);
-    store.create_rules(&own, &[kept.clone()]).await.unwrap();
+    store
+        .create_rules(&own, std::slice::from_ref(&kept))
+        .await
+        .unwrap();
     let coop_rule = rule(&Owner::Coop, 4);
     store
-        .create_rules(&Owner::Coop, &[coop_rule.clone()])
+        .create_rules(&Owner::Coop, std::slice::from_ref(&coop_rule))
         .await
         .unwrap();
     let shared = persona("Researcher", 5);
@@ -2903,7 +2906,10 @@ async fn a_change_that_changes_nothing_logs_nothing(store: Arc<dyn Store>) {
     );
     // Refused: a rule id that exists already.
     let first = rule(&own, 2);
-    store.create_rules(&own, &[first.clone()]).await.unwrap();
+    store
+        .create_rules(&own, std::slice::from_ref(&first))
+        .await
+        .unwrap();
     let after_rule = store.log_size().await.unwrap();
     assert_eq!(after_rule, before + 1);
     assert!(matches!(
