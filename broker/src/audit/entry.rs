@@ -1,5 +1,5 @@
-//! The log's entries: one per consent or membership change (and, next,
-//! per third-party access), as canonical JSON (RFC 8785): a `type`, the ids
+//! The log's entries: one per consent or membership change and per
+//! third-party access (known subject or not), as canonical JSON (RFC 8785): a `type`, the ids
 //! involved and the instant it was logged; never a member's data values
 //! or display name. No number appears in an entry (ids, instants and
 //! terms are strings), so every RFC 8785 implementation writes the same
@@ -120,6 +120,32 @@ impl Entry {
                 vec![member.clone()],
                 json!({ "member": member.as_str(), "delegation": id.as_str() }),
             ),
+            Change::Access(access) => (
+                "access",
+                vec![access.member.clone()],
+                json!({
+                    "member": access.member.as_str(),
+                    "third_party": access.third_party.as_str(),
+                    "purpose": access.purpose,
+                    "action": access.action,
+                    "decision": access.decision,
+                    "categories": verdicts(&access.categories),
+                }),
+            ),
+            // The subject as the third party sent it: it stands for no
+            // member, and the entry guesses at none.
+            Change::UnmatchedAccess(call) => (
+                "access",
+                Vec::new(),
+                json!({
+                    "subject": call.subject,
+                    "third_party": call.third_party.as_str(),
+                    "purpose": call.purpose,
+                    "action": call.action,
+                    "decision": call.decision,
+                    "categories": verdicts(&call.categories),
+                }),
+            ),
         };
         Self::new(kind, about, at, fields).map(Some)
     }
@@ -189,4 +215,18 @@ fn rule_value(rule: &Rule) -> Value {
         "not_before": instant(spec.not_before),
         "expires_at": instant(spec.expires_at),
     })
+}
+
+/// Each category's decision and the true reason for it.
+fn verdicts(categories: &[crate::store::CategoryVerdict]) -> Vec<Value> {
+    categories
+        .iter()
+        .map(|category| {
+            json!({
+                "category": category.category,
+                "decision": category.verdict,
+                "reason": category.reason,
+            })
+        })
+        .collect()
 }

@@ -234,13 +234,6 @@ pub trait Store: Send + Sync + Debug {
         subject: &str,
     ) -> StoreResult<Option<MemberId>>;
 
-    /// Appends one access decision to the member's log.
-    async fn log_access(&self, entry: &AccessRecord) -> StoreResult<()>;
-
-    /// Records a third party's call about a subject that stands for no
-    /// member of the co-op, at the same cost as `log_access`.
-    async fn log_unmatched_access(&self, entry: &UnmatchedAccess) -> StoreResult<()>;
-
     /// A member's access log, newest first, before position `before`.
     async fn access_log(
         &self,
@@ -330,6 +323,11 @@ pub enum Change {
         member: MemberId,
         id: DelegationId,
     },
+    /// A third party's access to a member's data, decided.
+    Access(AccessRecord),
+    /// A third party's call about a subject that stands for no member of
+    /// the co-op, recorded at the same cost as an `Access`.
+    UnmatchedAccess(UnmatchedAccess),
 }
 
 /// A log entry as a member's listing shows it.
@@ -374,6 +372,20 @@ impl Default for Limits {
 
 /// The typed face of `Store::apply`, one method per change.
 impl dyn Store + '_ {
+    /// Appends one access decision to the member's access log (and the
+    /// verifiable log).
+    pub async fn log_access(&self, entry: &AccessRecord) -> StoreResult<()> {
+        self.applied(Change::Access(entry.clone())).await.map(drop)
+    }
+
+    /// Records a third party's call about a subject that stands for no
+    /// member of the co-op, at the same cost as `log_access`.
+    pub async fn log_unmatched_access(&self, entry: &UnmatchedAccess) -> StoreResult<()> {
+        self.applied(Change::UnmatchedAccess(entry.clone()))
+            .await
+            .map(drop)
+    }
+
     async fn applied(&self, change: Change) -> StoreResult<Applied> {
         self.apply(change).await
     }

@@ -20,7 +20,7 @@ macro_rules! sql_store {
         use $crate::store::sql;
         use $crate::store::{
             AccessRecord, Applied, Bulk, Change, DecisionFacts, OwnerState, Seq, StoreError,
-            StoreResult, UnmatchedAccess,
+            StoreResult,
         };
 
         type Tx = sqlx::Transaction<'static, $db>;
@@ -178,6 +178,32 @@ macro_rules! sql_store {
                 effects: &mut Vec<Effect>,
             ) -> StoreResult<Applied> {
                 match change {
+                    Change::Access(entry) => {
+                        sqlx::query(sql::LOG_ACCESS)
+                            .bind(entry.member.as_str())
+                            .bind(entry.third_party.as_str())
+                            .bind(entry.purpose.as_str())
+                            .bind($crate::store::rows::action_text(entry.action))
+                            .bind($crate::store::rows::verdict_text(entry.decision))
+                            .bind($crate::store::rows::logged_categories(&entry.categories))
+                            .bind(entry.at)
+                            .execute(&mut **tx)
+                            .await?;
+                        Ok(Applied::Done)
+                    }
+                    Change::UnmatchedAccess(entry) => {
+                        sqlx::query(sql::LOG_UNMATCHED_ACCESS)
+                            .bind(entry.third_party.as_str())
+                            .bind(entry.subject.as_str())
+                            .bind(entry.purpose.as_str())
+                            .bind($crate::store::rows::action_text(entry.action))
+                            .bind($crate::store::rows::verdict_text(entry.decision))
+                            .bind($crate::store::rows::logged_categories(&entry.categories))
+                            .bind(entry.at)
+                            .execute(&mut **tx)
+                            .await?;
+                        Ok(Applied::Done)
+                    }
                     Change::Enrol { member, token } => {
                         sqlx::query(sql::INSERT_MEMBER)
                             .bind(member.id.as_str())
@@ -1001,34 +1027,6 @@ macro_rules! sql_store {
                     .fetch_optional(&self.pool)
                     .await?
                     .map($crate::domain::MemberId::from_trusted))
-            }
-
-            async fn log_access(&self, entry: &AccessRecord) -> StoreResult<()> {
-                sqlx::query(sql::LOG_ACCESS)
-                    .bind(entry.member.as_str())
-                    .bind(entry.third_party.as_str())
-                    .bind(entry.purpose.as_str())
-                    .bind($crate::store::rows::action_text(entry.action))
-                    .bind($crate::store::rows::verdict_text(entry.decision))
-                    .bind($crate::store::rows::logged_categories(&entry.categories))
-                    .bind(entry.at)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn log_unmatched_access(&self, entry: &UnmatchedAccess) -> StoreResult<()> {
-                sqlx::query(sql::LOG_UNMATCHED_ACCESS)
-                    .bind(entry.third_party.as_str())
-                    .bind(entry.subject.as_str())
-                    .bind(entry.purpose.as_str())
-                    .bind($crate::store::rows::action_text(entry.action))
-                    .bind($crate::store::rows::verdict_text(entry.decision))
-                    .bind($crate::store::rows::logged_categories(&entry.categories))
-                    .bind(entry.at)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
             }
 
             async fn access_log(

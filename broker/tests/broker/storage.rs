@@ -119,6 +119,7 @@ storage_suite!(
         every_change_commits_with_its_log_entry,
         a_change_that_changes_nothing_logs_nothing,
         log_entries_are_canonical_and_hold_no_name_or_data,
+        every_access_is_logged_known_subject_or_not,
     ],
     databases: [
         leaving_erases_everything_but_the_access_log,
@@ -2956,4 +2957,57 @@ async fn log_entries_are_canonical_and_hold_no_name_or_data(store: Arc<dyn Store
             "no insignificant whitespace: {text}"
         );
     }
+}
+
+async fn every_access_is_logged_known_subject_or_not(store: Arc<dyn Store>) {
+    let ada = enrol(&store, None, Registry::Public, 1).await;
+    let lab = approve(&store, RequesterClass::Academic).await;
+    let before = store.log_size().await.unwrap();
+    store
+        .log_access(&access(&ada.id, &lab.id, "research", 2))
+        .await
+        .unwrap();
+    store
+        .log_unmatched_access(&UnmatchedAccess {
+            third_party: lab.id.clone(),
+            subject: "sub_nobody".into(),
+            purpose: "research".into(),
+            action: Action::Access,
+            decision: Verdict::Deny,
+            categories: vec![CategoryVerdict {
+                category: "health".into(),
+                verdict: Verdict::Deny,
+                reason: Reason::NoConsent,
+            }],
+            at: instant(3),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.log_size().await.unwrap(), before + 2);
+    let entry = |index| {
+        let store = Arc::clone(&store);
+        async move {
+            let (kind, body) = store.log_entry(index).await.unwrap().unwrap();
+            assert_eq!(kind, "access");
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+        }
+    };
+    // A member's access names them, with each category's true reason.
+    let known = entry(before).await;
+    assert_eq!(known["member"], ada.id.as_str());
+    assert_eq!(known["third_party"], lab.id.as_str());
+    assert_eq!(known["categories"][1]["reason"], "no_consent");
+    // A call about nobody names the third party and the request only.
+    let unknown = entry(before + 1).await;
+    assert_eq!(unknown["subject"], "sub_nobody");
+    assert_eq!(unknown["third_party"], lab.id.as_str());
+    assert!(unknown.get("member").is_none(), "{unknown}");
+    let about = store
+        .log_about(&ada.id, Some(before - 1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        about.iter().map(|entry| entry.index).collect::<Vec<_>>(),
+        [before]
+    );
 }
