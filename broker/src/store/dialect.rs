@@ -32,6 +32,10 @@ pub mod sqlite {
     pub const AFTER_ERASURE: Option<&str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
     /// Nothing to take: one writer at a time holds the file.
     pub const LOCK_MEMBER: Option<&str> = None;
+    /// The log's size, read where a batch of changes begins, by a write
+    /// that takes the file's write lock at once (a transaction that read
+    /// first could not always write after another connection wrote).
+    pub const LOG_HEAD: &str = "UPDATE log_head SET size = size WHERE id = 1 RETURNING size";
 }
 
 /// PostgreSQL.
@@ -47,4 +51,9 @@ pub mod postgres {
     /// (`sql::PUT_DATA_WITHIN` alone reads a snapshot that misses them).
     pub const LOCK_MEMBER: Option<&str> =
         Some("SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE");
+    /// The log's size, its row locked until commit: taken first in every
+    /// batch, so the replicas sharing the database append one batch after
+    /// another (one linear history) and no batch waits for it while
+    /// holding another row a second batch needs.
+    pub const LOG_HEAD: &str = "SELECT size FROM log_head WHERE id = 1 FOR UPDATE";
 }

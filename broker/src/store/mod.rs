@@ -12,6 +12,7 @@
 
 #[macro_use]
 mod dialect;
+mod group;
 mod mirror;
 mod rows;
 mod sql;

@@ -21,6 +21,8 @@ pub struct PgStore {
     limits: Limits,
     /// The writes under way, each in a task of its own.
     writes: tokio_util::task::TaskTracker,
+    /// Changes waiting to commit together.
+    group: std::sync::Arc<super::group::GroupCommit>,
 }
 
 impl PgStore {
@@ -37,6 +39,7 @@ impl PgStore {
             mirror: None,
             limits,
             writes: tokio_util::task::TaskTracker::new(),
+            group: std::sync::Arc::default(),
         })
     }
 }

@@ -173,10 +173,9 @@ pub const LOG_UNMATCHED_ACCESS: &str = "INSERT INTO unmatched_access \
 
 // ---- The verifiable log ----
 
-/// Takes the next index (PostgreSQL: the head row's lock, held to commit,
-/// so replicas append one after another).
-pub const LOG_NEXT_INDEX: &str =
-    "UPDATE log_head SET size = size + 1 WHERE id = 1 RETURNING size - 1";
+/// The log's size once a batch's entries are in (its head read by
+/// `dialect::*::LOG_HEAD`).
+pub const SET_LOG_SIZE: &str = "UPDATE log_head SET size = $1 WHERE id = 1";
 pub const INSERT_LOG_ENTRY: &str =
     "INSERT INTO log_entries (idx, kind, body, at) VALUES ($1, $2, $3, $4)";
 pub const INSERT_LOG_SUBJECT: &str = "INSERT INTO log_subjects (member_id, idx) VALUES ($1, $2)";

@@ -23,7 +23,8 @@ macro_rules! sql_store {
             StoreResult,
         };
 
-        type Tx = sqlx::Transaction<'static, $db>;
+        /// A connection inside a transaction (or a savepoint of one).
+        type Tx = <$db as sqlx::Database>::Connection;
 
         impl $store {
             /// Inserts rules inside `tx`.
@@ -44,7 +45,7 @@ macro_rules! sql_store {
                         .bind(rule.spec.expires_at)
                         .bind(rule.created_at)
                         .bind(rule.cedar.as_str())
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await
                         .map_err(StoreError::from_write)?;
                 }
@@ -59,7 +60,7 @@ macro_rules! sql_store {
                 let version: i64 = sqlx::query_scalar(sql::BUMP_POLICY_VERSION)
                     .bind(owner.kind())
                     .bind(owner.id())
-                    .fetch_one(&mut **tx)
+                    .fetch_one(&mut *tx)
                     .await?;
                 effects.push(Effect::Version(owner.clone(), version));
                 Ok(())
@@ -81,7 +82,7 @@ macro_rules! sql_store {
             /// with `MemberGone` when they are not in the co-op.
             async fn member_in_coop(tx: &mut Tx, member: &$crate::domain::MemberId) -> StoreResult<()> {
                 if let Some(statement) = $dialect::LOCK_MEMBER {
-                    sqlx::query(statement).bind(member.as_str()).execute(&mut **tx).await?;
+                    sqlx::query(statement).bind(member.as_str()).execute(&mut *tx).await?;
                 }
                 if Self::count(tx, sql::MEMBER_IN_COOP, &[member.as_str()]).await? == 0 {
                     return Err(StoreError::MemberGone);
@@ -94,33 +95,31 @@ macro_rules! sql_store {
                 for bind in binds {
                     query = query.bind(*bind);
                 }
-                Ok(query.fetch_one(&mut **tx).await?)
+                Ok(query.fetch_one(&mut *tx).await?)
             }
 
-            /// Appends `entry` to the log in `tx`, in the transaction of
-            /// the change it records; returns its index.
+            /// Writes `entry` as log entry `index` in `tx`, in the
+            /// transaction of the change it records.
             async fn append_entry(
                 tx: &mut Tx,
+                index: i64,
                 entry: &$crate::audit::entry::Entry,
-            ) -> StoreResult<i64> {
-                let index: i64 = sqlx::query_scalar(sql::LOG_NEXT_INDEX)
-                    .fetch_one(&mut **tx)
-                    .await?;
+            ) -> StoreResult<()> {
                 sqlx::query(sql::INSERT_LOG_ENTRY)
                     .bind(index)
                     .bind(entry.kind)
                     .bind(entry.body.as_slice())
                     .bind(entry.at)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await?;
                 for member in &entry.about {
                     sqlx::query(sql::INSERT_LOG_SUBJECT)
                         .bind(member.as_str())
                         .bind(index)
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await?;
                 }
-                Ok(index)
+                Ok(())
             }
 
             /// Runs a write in the store's own task: it completes even when
@@ -136,37 +135,117 @@ macro_rules! sql_store {
                     .map_err(|_| StoreError::Interrupted)?
             }
 
-            /// The body of `apply`, run in the store's task.
+            /// The body of `apply`, run in the store's task: queues the
+            /// change, commits every queued change when its turn comes
+            /// (`group`), and answers once the change's batch is durable.
             async fn apply_now(self, change: Change) -> StoreResult<Applied> {
+                let outcome = self.group.enqueue(change);
+                {
+                    let _turn = self.group.turn().await;
+                    let batch = self.group.take();
+                    if !batch.is_empty() {
+                        self.commit_batch(batch).await;
+                    }
+                }
+                outcome.await.map_err(|_| StoreError::Interrupted)?
+            }
+
+            /// Commits `batch` in one transaction, each change in a
+            /// savepoint with its log entry, then shows the mirror what
+            /// committed and answers every change.
+            async fn commit_batch(&self, batch: Vec<$crate::store::group::Job>) {
                 let _turn = match &self.mirror {
                     Some(mirror) => Some(mirror.writer().await),
                     None => None,
                 };
-                let erasing = matches!(change, Change::Leave { .. });
-                let entry = $crate::audit::entry::Entry::of(
-                    &change,
-                    $crate::clock::Clock::now(&$crate::clock::SystemClock),
-                )?;
+                let mut outcomes = Vec::with_capacity(batch.len());
                 let mut effects = Vec::new();
-                let mut tx = self.pool.begin().await?;
-                let applied = self.stage(&mut tx, change, &mut effects).await?;
-                if applied == Applied::Missing {
-                    tx.rollback().await?;
-                    return Ok(applied);
+                let mut erasing = false;
+                let committed = async {
+                    let mut tx = self.pool.begin().await?;
+                    let head: i64 = sqlx::query_scalar($dialect::LOG_HEAD)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let mut size = head;
+                    for job in batch {
+                        let leaving = matches!(job.change, Change::Leave { .. });
+                        let mut own_effects = Vec::new();
+                        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                        let staged = self
+                            .stage_logged(&mut savepoint, job.change, size, &mut own_effects)
+                            .await;
+                        match staged {
+                            Ok((applied, logged)) if applied != Applied::Missing => {
+                                savepoint.commit().await?;
+                                size += i64::from(logged);
+                                effects.extend(own_effects);
+                                erasing |= leaving;
+                                outcomes.push((job.reply, Ok(applied)));
+                            }
+                            other => {
+                                savepoint.rollback().await?;
+                                outcomes.push((job.reply, other.map(|(applied, _)| applied)));
+                            }
+                        }
+                    }
+                    if size != head {
+                        sqlx::query(sql::SET_LOG_SIZE)
+                            .bind(size)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok::<(), StoreError>(())
                 }
-                if let Some(entry) = &entry {
-                    Self::append_entry(&mut tx, entry).await?;
+                .await;
+                if let Err(error) = committed {
+                    // Nothing of the batch committed: no change in it is
+                    // acknowledged, whatever its savepoint said.
+                    tracing::error!(%error, changes = outcomes.len(), "a batch of changes did not commit");
+                    for (reply, _) in outcomes {
+                        let _ = reply.send(Err(StoreError::Interrupted));
+                    }
+                    return;
                 }
-                tx.commit().await?;
                 if let Some(mirror) = &self.mirror {
                     mirror.apply(&effects);
                 }
                 if erasing {
                     if let Some(statement) = $dialect::AFTER_ERASURE {
-                        sqlx::query(statement).execute(&self.pool).await?;
+                        if let Err(error) = sqlx::query(statement).execute(&self.pool).await {
+                            tracing::error!(%error, "truncating the write-ahead log after an erasure failed");
+                        }
                     }
                 }
-                Ok(applied)
+                for (reply, outcome) in outcomes {
+                    // A caller that stopped waiting still had its change
+                    // committed; nobody is left to tell.
+                    let _ = reply.send(outcome);
+                }
+            }
+
+            /// Stages `change` and, unless it changed nothing, its log
+            /// entry at index `index`; says whether an entry was written.
+            async fn stage_logged(
+                &self,
+                tx: &mut Tx,
+                change: Change,
+                index: i64,
+                effects: &mut Vec<Effect>,
+            ) -> StoreResult<(Applied, bool)> {
+                let entry = $crate::audit::entry::Entry::of(
+                    &change,
+                    $crate::clock::Clock::now(&$crate::clock::SystemClock),
+                )?;
+                let applied = self.stage(tx, change, effects).await?;
+                if applied == Applied::Missing {
+                    return Ok((applied, false));
+                }
+                let Some(entry) = entry else {
+                    return Ok((applied, false));
+                };
+                Self::append_entry(tx, index, &entry).await?;
+                Ok((applied, true))
             }
 
             /// Writes one change's statements in `tx`, noting what the
@@ -187,7 +266,7 @@ macro_rules! sql_store {
                             .bind($crate::store::rows::verdict_text(entry.decision))
                             .bind($crate::store::rows::logged_categories(&entry.categories))
                             .bind(entry.at)
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await?;
                         Ok(Applied::Done)
                     }
@@ -200,7 +279,7 @@ macro_rules! sql_store {
                             .bind($crate::store::rows::verdict_text(entry.decision))
                             .bind($crate::store::rows::logged_categories(&entry.categories))
                             .bind(entry.at)
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await?;
                         Ok(Applied::Done)
                     }
@@ -211,14 +290,14 @@ macro_rules! sql_store {
                             .bind(member.registry.as_str())
                             .bind(member.accepts_delegations)
                             .bind(member.created_at)
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await
                             .map_err(StoreError::from_write)?;
                         sqlx::query(sql::INSERT_MEMBER_TOKEN)
                             .bind(token.as_bytes())
                             .bind(member.id.as_str())
                             .bind(member.created_at)
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await
                             .map_err(StoreError::from_write)?;
                         effects.push(Effect::Member {
@@ -238,7 +317,7 @@ macro_rules! sql_store {
                             .bind(patch.registry.map(|registry| registry.as_str()))
                             .bind(patch.accepts_delegations)
                             .bind(id.as_str())
-                            .fetch_optional(&mut **tx)
+                            .fetch_optional(&mut *tx)
                             .await?;
                         let Some(row) = row else {
                             return Ok(Applied::Missing);
@@ -254,7 +333,7 @@ macro_rules! sql_store {
                         let left = sqlx::query(sql::MARK_LEFT)
                             .bind(at)
                             .bind(member.as_str())
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await?
                             .rows_affected();
                         if left == 0 {
@@ -270,13 +349,13 @@ macro_rules! sql_store {
                         ] {
                             sqlx::query(statement)
                                 .bind(member.as_str())
-                                .execute(&mut **tx)
+                                .execute(&mut *tx)
                                 .await?;
                         }
                         sqlx::query(sql::DELETE_RULES_OF)
                             .bind(owner.kind())
                             .bind(owner.id())
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await?;
                         effects.push(Effect::Left(member));
                         Ok(Applied::Done)
@@ -295,7 +374,7 @@ macro_rules! sql_store {
                             .bind(secret_hash.as_str())
                             .bind(third_party.created_at)
                             .bind(third_party.updated_at)
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await
                             .map_err(StoreError::from_write)?;
                         effects.push(Effect::ThirdParty {
@@ -310,7 +389,7 @@ macro_rules! sql_store {
                             .bind(status.as_str())
                             .bind(at)
                             .bind(id.as_str())
-                            .fetch_optional(&mut **tx)
+                            .fetch_optional(&mut *tx)
                             .await?;
                         Self::third_party_changed(row, effects)
                     }
@@ -323,11 +402,11 @@ macro_rules! sql_store {
                             .bind(secret_hash.as_str())
                             .bind(at)
                             .bind(id.as_str())
-                            .fetch_optional(&mut **tx)
+                            .fetch_optional(&mut *tx)
                             .await?;
                         sqlx::query(sql::DELETE_ACCESS_TOKENS_OF)
                             .bind(id.as_str())
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await?;
                         Self::third_party_changed(row, effects)
                     }
@@ -347,7 +426,7 @@ macro_rules! sql_store {
                             .bind(id.as_str())
                             .bind(owner.kind())
                             .bind(owner.id())
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await?
                             .rows_affected();
                         if deleted == 0 {
@@ -362,7 +441,7 @@ macro_rules! sql_store {
                             .bind(persona.name.as_str())
                             .bind(persona.description.as_str())
                             .bind(persona.created_at)
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await
                             .map_err(StoreError::from_write)?;
                         let owner = Owner::Persona(persona.id.clone());
@@ -395,7 +474,7 @@ macro_rules! sql_store {
                             .bind(delegation.scope.key())
                             .bind(delegation.created_at)
                             .bind(delegation.cedar.as_str())
-                            .fetch_one(&mut **tx)
+                            .fetch_one(&mut *tx)
                             .await
                             .map_err(StoreError::from_write)?;
                         Ok(Applied::Delegation($crate::domain::Delegation {
@@ -407,7 +486,7 @@ macro_rules! sql_store {
                         let deleted = sqlx::query(sql::DELETE_DELEGATION)
                             .bind(id.as_str())
                             .bind(member.as_str())
-                            .execute(&mut **tx)
+                            .execute(&mut *tx)
                             .await?
                             .rows_affected();
                         if deleted == 0 {
@@ -491,7 +570,7 @@ macro_rules! sql_store {
                 let mut ignored = Vec::new();
                 for (third_party, secret_hash) in &bulk.third_parties {
                     self.stage(
-                        &mut tx,
+                        &mut *tx,
                         Change::ApproveThirdParty {
                             third_party: third_party.clone(),
                             secret_hash: secret_hash.clone(),
@@ -912,7 +991,7 @@ macro_rules! sql_store {
                     .map_err(StoreError::from_write)?
                     .rows_affected();
                 if stored == 0 {
-                    if Self::count(&mut tx, sql::MEMBER_IN_COOP, &[member.as_str()]).await? == 0 {
+                    if Self::count(&mut *tx, sql::MEMBER_IN_COOP, &[member.as_str()]).await? == 0 {
                         return Err(StoreError::MemberGone);
                     }
                     return Err(StoreError::OverLimit {

@@ -31,6 +31,8 @@ pub struct SqliteStore {
     limits: Limits,
     /// The writes under way, each in a task of its own.
     writes: tokio_util::task::TaskTracker,
+    /// Changes waiting to commit together.
+    group: Arc<super::group::GroupCommit>,
     /// Held, never read: the lock lasts as long as the file handle.
     _lock: Option<Arc<File>>,
 }
@@ -72,6 +74,7 @@ impl SqliteStore {
             mirror: Some(Arc::new(Mirror::default())),
             limits,
             writes: tokio_util::task::TaskTracker::new(),
+            group: Arc::default(),
             _lock: lock,
         })
     }

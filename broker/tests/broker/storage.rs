@@ -120,6 +120,7 @@ storage_suite!(
         a_change_that_changes_nothing_logs_nothing,
         log_entries_are_canonical_and_hold_no_name_or_data,
         every_access_is_logged_known_subject_or_not,
+        concurrent_changes_commit_together_and_a_refused_one_alone,
     ],
     databases: [
         leaving_erases_everything_but_the_access_log,
@@ -3010,4 +3011,61 @@ async fn every_access_is_logged_known_subject_or_not(store: Arc<dyn Store>) {
         about.iter().map(|entry| entry.index).collect::<Vec<_>>(),
         [before]
     );
+}
+
+async fn concurrent_changes_commit_together_and_a_refused_one_alone(store: Arc<dyn Store>) {
+    let ada = enrol(&store, None, Registry::Public, 1).await;
+    let own = Owner::Member(ada.id.clone());
+    let taken = rule(&own, 2);
+    store
+        .create_rules(&own, std::slice::from_ref(&taken))
+        .await
+        .unwrap();
+    let before = store.log_size().await.unwrap();
+    // 60 changes at once: 50 new rules and 10 that reuse a rule id (each
+    // refused in its own savepoint, whatever batch it lands in).
+    let mut writes = tokio::task::JoinSet::new();
+    for index in 0..60_i64 {
+        let store = Arc::clone(&store);
+        let own = own.clone();
+        let new = if index % 6 == 5 {
+            taken.clone()
+        } else {
+            rule(&own, 3 + index)
+        };
+        writes.spawn(async move {
+            let id = new.id.clone();
+            (id, store.create_rules(&own, &[new]).await)
+        });
+    }
+    let mut created = HashSet::new();
+    let mut refused = 0;
+    while let Some(joined) = writes.join_next().await {
+        match joined.unwrap() {
+            (id, Ok(())) => {
+                created.insert(id);
+            }
+            (_, Err(StoreError::Conflict)) => refused += 1,
+            (_, Err(other)) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created.len(), refused), (50, 10));
+    // One entry per change that committed, at consecutive indices, each
+    // naming a rule that is stored.
+    assert_eq!(store.log_size().await.unwrap(), before + 50);
+    let stored: HashSet<RuleId> = store
+        .rules_of(&own)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|rule| rule.id)
+        .collect();
+    for index in before..before + 50 {
+        let (kind, body) = store.log_entry(index).await.unwrap().unwrap();
+        assert_eq!(kind, "rules.created");
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let id = value["rules"][0]["id"].as_str().unwrap();
+        let id = RuleId::parse(id).unwrap();
+        assert!(created.contains(&id) && stored.contains(&id), "{value}");
+    }
 }

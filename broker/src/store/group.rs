@@ -1,0 +1,65 @@
+//! Group commit: changes that arrive while a commit is under way wait for
+//! it, then commit together in one transaction (one fsync on SQLite, one
+//! commit on PostgreSQL) as soon as it ends, each in a savepoint of its
+//! own so one refused change leaves the others whole. No change is
+//! answered before the transaction holding it is durable.
+//!
+//! Leader and followers: every change queues itself, then waits for the
+//! commit turn; whoever gets the turn commits every change queued by then
+//! (its own, unless an earlier holder took it). Each change still runs in
+//! its own store task (`in_own_task`), so a dropped request changes
+//! nothing of this.
+
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use super::{Applied, Change, StoreResult};
+
+/// Most changes one transaction commits; the rest wait for the next turn.
+pub const MAX_BATCH: usize = 512;
+
+/// One queued change and where its outcome goes.
+pub struct Job {
+    pub change: Change,
+    pub reply: oneshot::Sender<StoreResult<Applied>>,
+}
+
+#[derive(Default)]
+pub struct GroupCommit {
+    pending: Mutex<Vec<Job>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").finish_non_exhaustive()
+    }
+}
+
+impl GroupCommit {
+    /// Queues `change`; its outcome arrives on the receiver.
+    pub fn enqueue(&self, change: Change) -> oneshot::Receiver<StoreResult<Applied>> {
+        let (reply, outcome) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Job { change, reply });
+        outcome
+    }
+
+    /// Waits for the turn to commit.
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turn.lock().await
+    }
+
+    /// The oldest queued changes, at most `MAX_BATCH`.
+    pub fn take(&self) -> Vec<Job> {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = pending.len().min(MAX_BATCH);
+        pending.drain(..count).collect()
+    }
+}
