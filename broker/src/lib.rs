@@ -3,6 +3,7 @@
 //! `ARCHITECTURE.md` at the repository root maps this crate.
 
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod consent;
