@@ -36,6 +36,7 @@ macro_rules! on_both_databases {
     };
 }
 
+mod audit;
 mod caches;
 mod cancel;
 mod consent;
