@@ -253,6 +253,12 @@ pub trait Store: Send + Sync + Debug {
     /// The type and exact bytes of log entry `index`, if there is one.
     async fn log_entry(&self, index: u64) -> StoreResult<Option<(String, Vec<u8>)>>;
 
+    /// The log tree's stored hashes at `indexes` (those there are).
+    async fn log_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> StoreResult<std::collections::HashMap<u64, crate::audit::tree::Hash>>;
+
     /// Up to `limit` entries about `member` after index `after`, oldest
     /// first.
     async fn log_about(

@@ -167,12 +167,15 @@ macro_rules! sql_store {
                         .fetch_one(&mut *tx)
                         .await?;
                     let mut size = head;
+                    // The tree's hashes this batch read or wrote: the next
+                    // append needs most of the last one's.
+                    let mut known = std::collections::HashMap::new();
                     for job in batch {
                         let leaving = matches!(job.change, Change::Leave { .. });
                         let mut own_effects = Vec::new();
                         let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
                         let staged = self
-                            .stage_logged(&mut savepoint, job.change, size, &mut own_effects)
+                            .stage_logged(&mut savepoint, job.change, size, &mut known, &mut own_effects)
                             .await;
                         match staged {
                             Ok((applied, logged)) if applied != Applied::Missing => {
@@ -231,6 +234,7 @@ macro_rules! sql_store {
                 tx: &mut Tx,
                 change: Change,
                 index: i64,
+                known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
                 effects: &mut Vec<Effect>,
             ) -> StoreResult<(Applied, bool)> {
                 let entry = $crate::audit::entry::Entry::of(
@@ -245,7 +249,66 @@ macro_rules! sql_store {
                     return Ok((applied, false));
                 };
                 Self::append_entry(tx, index, &entry).await?;
+                Self::append_hashes(tx, index, &entry, known).await?;
                 Ok((applied, true))
+            }
+
+            /// Writes the tree's new stored hashes for entry `index` (its
+            /// leaf and every subtree it completes), reading the ones it
+            /// needs from `known` or the database.
+            async fn append_hashes(
+                tx: &mut Tx,
+                index: i64,
+                entry: &$crate::audit::entry::Entry,
+                known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
+            ) -> StoreResult<()> {
+                use $crate::audit::tree;
+                let corrupt = |error: tree::TreeError| StoreError::Corrupt(error.to_string());
+                let index = u64::try_from(index)
+                    .map_err(|_| StoreError::Corrupt("negative log index".into()))?;
+                let missing: Vec<i64> = tree::append_needs(index)
+                    .map_err(corrupt)?
+                    .into_iter()
+                    .filter(|needed| !known.contains_key(needed))
+                    .map(i64::try_from)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| StoreError::Corrupt("log hash index out of range".into()))?;
+                if !missing.is_empty() {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT idx, hash FROM log_hashes WHERE idx IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for needed in &missing {
+                        list.push_bind(*needed);
+                    }
+                    list.push_unseparated(")");
+                    let rows: Vec<(i64, Vec<u8>)> =
+                        query.build_query_as().fetch_all(&mut *tx).await?;
+                    for (stored, hash) in rows {
+                        known.insert(
+                            u64::try_from(stored)
+                                .map_err(|_| StoreError::Corrupt("negative log hash index".into()))?,
+                            tree::Hash(hash.try_into().map_err(|_| {
+                                StoreError::Corrupt("a stored log hash is not 32 bytes".into())
+                            })?),
+                        );
+                    }
+                }
+                let new = tree::append(index, tree::leaf_hash(&entry.body), known).map_err(corrupt)?;
+                let mut insert =
+                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_hashes (idx, hash) ");
+                let mut rows = Vec::with_capacity(new.len());
+                for (stored, hash) in &new {
+                    let stored = i64::try_from(*stored)
+                        .map_err(|_| StoreError::Corrupt("log hash index out of range".into()))?;
+                    rows.push((stored, hash.0.to_vec()));
+                }
+                insert.push_values(&rows, |mut row, (stored, hash)| {
+                    row.push_bind(*stored).push_bind(hash.as_slice());
+                });
+                insert.build().execute(&mut *tx).await?;
+                known.extend(new);
+                Ok(())
             }
 
             /// Writes one change's statements in `tx`, noting what the
@@ -1030,6 +1093,38 @@ macro_rules! sql_store {
                     .bind(index)
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn log_hashes(
+                &self,
+                indexes: &[u64],
+            ) -> StoreResult<std::collections::HashMap<u64, $crate::audit::tree::Hash>> {
+                let mut known = std::collections::HashMap::new();
+                let wanted: Vec<i64> = indexes
+                    .iter()
+                    .filter_map(|index| i64::try_from(*index).ok())
+                    .collect();
+                for chunk in wanted.chunks($crate::store::BULK_ROWS) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT idx, hash FROM log_hashes WHERE idx IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for index in chunk {
+                        list.push_bind(*index);
+                    }
+                    list.push_unseparated(")");
+                    let rows: Vec<(i64, Vec<u8>)> =
+                        query.build_query_as().fetch_all(&self.pool).await?;
+                    for (index, hash) in rows {
+                        let index = u64::try_from(index)
+                            .map_err(|_| StoreError::Corrupt("negative log hash index".into()))?;
+                        let hash = hash.try_into().map_err(|_| {
+                            StoreError::Corrupt("a stored log hash is not 32 bytes".into())
+                        })?;
+                        known.insert(index, $crate::audit::tree::Hash(hash));
+                    }
+                }
+                Ok(known)
             }
 
             async fn log_about(

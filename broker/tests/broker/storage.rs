@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datacoop_broker::audit::tree;
 use datacoop_broker::credentials::TokenHash;
 use datacoop_broker::domain::rule::{Effect, Owner, Requester, RuleAction};
 use datacoop_broker::domain::{
@@ -121,6 +122,7 @@ storage_suite!(
         log_entries_are_canonical_and_hold_no_name_or_data,
         every_access_is_logged_known_subject_or_not,
         concurrent_changes_commit_together_and_a_refused_one_alone,
+        the_stored_tree_is_the_tree_of_the_stored_entries,
     ],
     databases: [
         leaving_erases_everything_but_the_access_log,
@@ -3067,5 +3069,67 @@ async fn concurrent_changes_commit_together_and_a_refused_one_alone(store: Arc<d
         let id = value["rules"][0]["id"].as_str().unwrap();
         let id = RuleId::parse(id).unwrap();
         assert!(created.contains(&id) && stored.contains(&id), "{value}");
+    }
+}
+
+/// Every size's root read from the stored hashes.
+async fn stored_root(store: &Arc<dyn Store>, size: u64) -> tree::Hash {
+    let known = store
+        .log_hashes(&tree::root_needs(size).unwrap())
+        .await
+        .unwrap();
+    tree::root(size, &known).unwrap()
+}
+
+async fn the_stored_tree_is_the_tree_of_the_stored_entries(store: Arc<dyn Store>) {
+    assert_eq!(stored_root(&store, 0).await, tree::EMPTY_ROOT);
+    // Changes one at a time, then 40 at once (committed in batches).
+    let ada = enrol(&store, None, Registry::Public, 1).await;
+    let own = Owner::Member(ada.id.clone());
+    for index in 0..5 {
+        store
+            .create_rules(&own, &[rule(&own, 2 + index)])
+            .await
+            .unwrap();
+    }
+    let mut writes = tokio::task::JoinSet::new();
+    for index in 0..40 {
+        let store = Arc::clone(&store);
+        let own = own.clone();
+        writes.spawn(async move {
+            store
+                .create_rules(&own, &[rule(&own, 10 + index)])
+                .await
+                .unwrap();
+        });
+    }
+    writes.join_all().await;
+    let size = store.log_size().await.unwrap();
+    assert_eq!(size, 46);
+    // The tree recomputed from the entries' bytes alone.
+    let mut recomputed = std::collections::HashMap::new();
+    let mut leaves = Vec::new();
+    for index in 0..size {
+        let (_, body) = store.log_entry(index).await.unwrap().unwrap();
+        let leaf = tree::leaf_hash(&body);
+        leaves.push(leaf);
+        recomputed.extend(tree::append(index, leaf, &recomputed).unwrap());
+    }
+    for at in [1, 2, 5, 6, 7, 31, 46] {
+        assert_eq!(
+            stored_root(&store, at).await,
+            tree::root(at, &recomputed).unwrap(),
+            "size {at}"
+        );
+    }
+    // Every entry's inclusion proof, from stored hashes, checks.
+    let root = stored_root(&store, size).await;
+    for (index, leaf) in (0..size).zip(leaves) {
+        let known = store
+            .log_hashes(&tree::inclusion_needs(index, size).unwrap())
+            .await
+            .unwrap();
+        let proof = tree::inclusion_proof(index, size, &known).unwrap();
+        tree::verify_inclusion(leaf, index, size, root, &proof).unwrap();
     }
 }
