@@ -98,6 +98,57 @@ macro_rules! sql_store {
                 Ok(query.fetch_one(&mut *tx).await?)
             }
 
+            /// Inserts a third party's call into `statement`'s table: the
+            /// two ids it names, then purpose, action, decision,
+            /// categories and instant.
+            async fn insert_call(
+                tx: &mut Tx,
+                statement: &'static str,
+                ids: [&str; 2],
+                (purpose, action, decision): (&str, datacoop_wire::Action, datacoop_wire::Verdict),
+                categories: &[$crate::store::CategoryVerdict],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                let [first, second] = ids;
+                sqlx::query(statement)
+                    .bind(first)
+                    .bind(second)
+                    .bind(purpose)
+                    .bind($crate::store::rows::action_text(action))
+                    .bind($crate::store::rows::verdict_text(decision))
+                    .bind($crate::store::rows::logged_categories(categories))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// The log tree's stored hashes at `indexes` (those there are),
+            /// read through `executor`.
+            async fn read_hashes<'e>(
+                executor: impl sqlx::Executor<'e, Database = $db>,
+                indexes: &[i64],
+            ) -> StoreResult<Vec<(u64, $crate::audit::tree::Hash)>> {
+                let mut query =
+                    sqlx::QueryBuilder::<$db>::new("SELECT idx, hash FROM log_hashes WHERE idx IN (");
+                let mut list = query.separated(", ");
+                for index in indexes {
+                    list.push_bind(*index);
+                }
+                list.push_unseparated(")");
+                let rows: Vec<(i64, Vec<u8>)> = query.build_query_as().fetch_all(executor).await?;
+                rows.into_iter()
+                    .map(|(index, hash)| {
+                        let index = u64::try_from(index)
+                            .map_err(|_| StoreError::Corrupt("negative log hash index".into()))?;
+                        let hash = hash.try_into().map_err(|_| {
+                            StoreError::Corrupt("a stored log hash is not 32 bytes".into())
+                        })?;
+                        Ok((index, $crate::audit::tree::Hash(hash)))
+                    })
+                    .collect()
+            }
+
             /// Writes `entry` as log entry `index` in `tx`, in the
             /// transaction of the change it records.
             async fn append_entry(
@@ -274,25 +325,7 @@ macro_rules! sql_store {
                     .collect::<Result<_, _>>()
                     .map_err(|_| StoreError::Corrupt("log hash index out of range".into()))?;
                 if !missing.is_empty() {
-                    let mut query = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT idx, hash FROM log_hashes WHERE idx IN (",
-                    );
-                    let mut list = query.separated(", ");
-                    for needed in &missing {
-                        list.push_bind(*needed);
-                    }
-                    list.push_unseparated(")");
-                    let rows: Vec<(i64, Vec<u8>)> =
-                        query.build_query_as().fetch_all(&mut *tx).await?;
-                    for (stored, hash) in rows {
-                        known.insert(
-                            u64::try_from(stored)
-                                .map_err(|_| StoreError::Corrupt("negative log hash index".into()))?,
-                            tree::Hash(hash.try_into().map_err(|_| {
-                                StoreError::Corrupt("a stored log hash is not 32 bytes".into())
-                            })?),
-                        );
-                    }
+                    known.extend(Self::read_hashes(&mut *tx, &missing).await?);
                 }
                 let new = tree::append(index, tree::leaf_hash(&entry.body), known).map_err(corrupt)?;
                 let mut insert =
@@ -321,29 +354,24 @@ macro_rules! sql_store {
             ) -> StoreResult<Applied> {
                 match change {
                     Change::Access(entry) => {
-                        sqlx::query(sql::LOG_ACCESS)
-                            .bind(entry.member.as_str())
-                            .bind(entry.third_party.as_str())
-                            .bind(entry.purpose.as_str())
-                            .bind($crate::store::rows::action_text(entry.action))
-                            .bind($crate::store::rows::verdict_text(entry.decision))
-                            .bind($crate::store::rows::logged_categories(&entry.categories))
-                            .bind(entry.at)
-                            .execute(&mut *tx)
+                        let ids = [entry.member.as_str(), entry.third_party.as_str()];
+                        let call = (entry.purpose.as_str(), entry.action, entry.decision);
+                        Self::insert_call(tx, sql::LOG_ACCESS, ids, call, &entry.categories, entry.at)
                             .await?;
                         Ok(Applied::Done)
                     }
                     Change::UnmatchedAccess(entry) => {
-                        sqlx::query(sql::LOG_UNMATCHED_ACCESS)
-                            .bind(entry.third_party.as_str())
-                            .bind(entry.subject.as_str())
-                            .bind(entry.purpose.as_str())
-                            .bind($crate::store::rows::action_text(entry.action))
-                            .bind($crate::store::rows::verdict_text(entry.decision))
-                            .bind($crate::store::rows::logged_categories(&entry.categories))
-                            .bind(entry.at)
-                            .execute(&mut *tx)
-                            .await?;
+                        let ids = [entry.third_party.as_str(), entry.subject.as_str()];
+                        let call = (entry.purpose.as_str(), entry.action, entry.decision);
+                        Self::insert_call(
+                            tx,
+                            sql::LOG_UNMATCHED_ACCESS,
+                            ids,
+                            call,
+                            &entry.categories,
+                            entry.at,
+                        )
+                        .await?;
                         Ok(Applied::Done)
                     }
                     Change::Enrol { member, token } => {
@@ -1105,24 +1133,7 @@ macro_rules! sql_store {
                     .filter_map(|index| i64::try_from(*index).ok())
                     .collect();
                 for chunk in wanted.chunks($crate::store::BULK_ROWS) {
-                    let mut query = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT idx, hash FROM log_hashes WHERE idx IN (",
-                    );
-                    let mut list = query.separated(", ");
-                    for index in chunk {
-                        list.push_bind(*index);
-                    }
-                    list.push_unseparated(")");
-                    let rows: Vec<(i64, Vec<u8>)> =
-                        query.build_query_as().fetch_all(&self.pool).await?;
-                    for (index, hash) in rows {
-                        let index = u64::try_from(index)
-                            .map_err(|_| StoreError::Corrupt("negative log hash index".into()))?;
-                        let hash = hash.try_into().map_err(|_| {
-                            StoreError::Corrupt("a stored log hash is not 32 bytes".into())
-                        })?;
-                        known.insert(index, $crate::audit::tree::Hash(hash));
-                    }
+                    known.extend(Self::read_hashes(&self.pool, chunk).await?);
                 }
                 Ok(known)
             }
