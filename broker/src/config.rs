@@ -46,6 +46,74 @@ pub enum Command {
     /// personas, third parties) into the database, for benchmarks and
     /// trials; prints what it wrote as JSON.
     Generate(GenerateSettings),
+    /// Check the verifiable log: a running broker's signed checkpoints and
+    /// proofs (`verify`), or the database's entries (`check-db`).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify a broker's log over HTTP: the checkpoint's signature, its
+    /// consistency with the last checkpoint this client saw (kept in a
+    /// state file), and, with a member's token, that every entry about the
+    /// member is in the log. Exits non-zero on any mismatch.
+    Verify(VerifySettings),
+    /// Recompute the whole log from the stored entries and compare it with
+    /// the latest signed checkpoint and the stored tree hashes, so a
+    /// changed or deleted row is caught. On SQLite, stop the broker first
+    /// (one process holds the file). Exits non-zero on any mismatch.
+    CheckDb(CheckDbSettings),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifySettings {
+    /// The broker's base URL, such as `http://127.0.0.1:8080`.
+    #[arg(long, env = "DATACOOP_URL")]
+    pub url: String,
+
+    /// A member's token: also check that every entry about the member is
+    /// included in the log.
+    #[arg(long, env = "DATACOOP_TOKEN", hide_env_values = true)]
+    pub token: Option<SecretString>,
+
+    /// The verifier key the checkpoints must be signed with, obtained out
+    /// of band (`<name>+<id>+<base64>`). Without it, the key is trusted on
+    /// first use and kept in the state file.
+    #[arg(long)]
+    pub key: Option<String>,
+
+    /// Where to keep the last checkpoint seen. Default:
+    /// `$XDG_STATE_HOME/datacoop/audit/<origin>.json` (or under
+    /// `~/.local/state`).
+    #[arg(long, env = "DATACOOP_AUDIT_STATE")]
+    pub state: Option<PathBuf>,
+
+    /// Seconds to wait for a checkpoint that covers the newest entry about
+    /// the member (the broker signs a new one at most every 100 ms).
+    #[arg(long, default_value = "10")]
+    pub wait_secs: u64,
+}
+
+impl VerifySettings {
+    pub fn wait(&self) -> Duration {
+        Duration::from_secs(self.wait_secs)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckDbSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    /// The verifier key the stored checkpoint must be signed with. Default:
+    /// the key of `--log-signing-key-file`, else the key the database keeps.
+    #[arg(long)]
+    pub key: Option<String>,
+
+    /// The signing key file the broker runs with, if it does.
+    #[arg(long, env = "DATACOOP_LOG_SIGNING_KEY_FILE")]
+    pub log_signing_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -181,6 +249,19 @@ pub struct ServeSettings {
     /// member may store; past it, 422.
     #[arg(long, env = "DATACOOP_MAX_DATA_BYTES_PER_MEMBER", default_value = "1048576", value_parser = parse_data_bytes_per_member)]
     pub max_data_bytes_per_member: u64,
+
+    /// A file holding the key that signs the verifiable log's checkpoints,
+    /// as a signed-note private key (`PRIVATE+KEY+<name>+<id>+<base64>`).
+    /// When unset, the database's first start generates one and keeps it
+    /// in the database.
+    #[arg(long, env = "DATACOOP_LOG_SIGNING_KEY_FILE")]
+    pub log_signing_key_file: Option<PathBuf>,
+
+    /// The origin line of the log's checkpoints. Default: the signing
+    /// key's name; a generated key's is `datacoop/log/<random id>`, drawn
+    /// once, so the origin stays the same whatever the listen address.
+    #[arg(long, env = "DATACOOP_LOG_ORIGIN", value_parser = parse_origin)]
+    pub log_origin: Option<String>,
 }
 
 impl ServeSettings {
@@ -267,6 +348,13 @@ fn parse_body_limit(raw: &str) -> Result<usize, String> {
             "DATACOOP_MAX_BODY_BYTES must be a number of bytes from 1024 to 67108864, not `{raw}`"
         )),
     }
+}
+
+fn parse_origin(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || raw.chars().any(char::is_control) {
+        return Err("must be non-empty, without newlines or other control characters".into());
+    }
+    Ok(raw.to_owned())
 }
 
 fn parse_share(raw: &str) -> Result<f64, String> {

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod consent;

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use datacoop_broker::config::{Cli, Command, ServeSettings};
-use datacoop_broker::{Application, startup, telemetry};
+use datacoop_broker::config::{AuditCommand, Cli, Command, ServeSettings};
+use datacoop_broker::{Application, checks, startup, telemetry};
 use secrecy::ExposeSecret;
 
 #[tokio::main]
@@ -22,6 +22,12 @@ async fn main() -> ExitCode {
         Command::Serve(settings) => serve(settings).await,
         Command::Migrate(settings) => startup::migrate(&settings).await,
         Command::Generate(settings) => generate(&settings).await,
+        Command::Audit(AuditCommand::Verify(settings)) => checks::verify(&settings)
+            .await
+            .and_then(|verified| report(&verified)),
+        Command::Audit(AuditCommand::CheckDb(settings)) => checks::check_db(&settings)
+            .await
+            .and_then(|checked| report(&checked)),
     };
     telemetry.shutdown();
     match outcome {
@@ -31,6 +37,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints a checker's report on standard output.
+fn report(report: &impl std::fmt::Display) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{report}")?;
+    Ok(())
 }
 
 async fn generate(settings: &datacoop_broker::config::GenerateSettings) -> anyhow::Result<()> {

@@ -48,12 +48,20 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {} (DATACOOP_LISTEN)", settings.listen))?;
-        let state = AppState::new(
+        let log = crate::app::audit::LogSigner::load(
+            store.as_ref(),
+            settings.log_signing_key_file.as_deref(),
+            settings.log_origin.as_deref(),
+        )
+        .await
+        .context("cannot set up the log's signing key (DATACOOP_LOG_SIGNING_KEY_FILE, DATACOOP_LOG_ORIGIN)")?;
+        let state = AppState::with_log(
             Arc::clone(&store),
             clock,
             policies,
             admin.hash,
             settings.max_delegation_depth,
+            log,
         )
         .await
         .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?

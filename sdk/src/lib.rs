@@ -30,10 +30,10 @@ use serde::de::DeserializeOwned;
 pub use datacoop_wire as wire;
 pub use third_party::ThirdPartyClient;
 use wire::{
-    CreateDelegation, CreateMember, CreatePersona, CreateThirdParty, CreatedMember,
-    CreatedThirdParty, Decision, DecisionRequest, Delegation, Delegators, ExplainRequest, Health,
-    Me, MemberSummary, Page, Persona, Problem, Rule, RuleBody, ThirdParty, ThirdPartyStatus,
-    UpdateMe, UpdateThirdParty, Vocabulary,
+    AuditEntry, ConsistencyProof, CreateDelegation, CreateMember, CreatePersona, CreateThirdParty,
+    CreatedMember, CreatedThirdParty, Decision, DecisionRequest, Delegation, Delegators,
+    ExplainRequest, Health, InclusionProof, Me, MemberSummary, Page, Persona, Problem, Rule,
+    RuleBody, ThirdParty, ThirdPartyStatus, UpdateMe, UpdateThirdParty, Vocabulary,
 };
 
 /// What can go wrong calling the broker.
@@ -146,6 +146,7 @@ impl Client {
         let path = format!("v1/me/data/{}", encode_segment(category));
         self.send_empty(self.request(Method::PUT, &path)?.json(value))
             .await
+            .map(drop)
     }
 
     /// `GET /v1/me/data` (member)
@@ -236,8 +237,9 @@ impl Client {
         self.send_json(Method::PATCH, "v1/me", body).await
     }
 
-    /// `DELETE /v1/me` (member): leave the co-op.
-    pub async fn leave(&self) -> Result<()> {
+    /// `DELETE /v1/me` (member): leave the co-op. Answers the log index
+    /// of the departure's entry.
+    pub async fn leave(&self) -> Result<Option<u64>> {
         self.send_empty(self.request(Method::DELETE, "v1/me")?)
             .await
     }
@@ -254,8 +256,9 @@ impl Client {
             .await
     }
 
-    /// `DELETE /v1/me/delegations/{id}` (member)
-    pub async fn revoke_delegation(&self, id: &str) -> Result<()> {
+    /// `DELETE /v1/me/delegations/{id}` (member). Answers the log index of
+    /// the revocation's entry.
+    pub async fn revoke_delegation(&self, id: &str) -> Result<Option<u64>> {
         let path = format!("v1/me/delegations/{}", encode_segment(id));
         self.send_empty(self.request(Method::DELETE, &path)?).await
     }
@@ -286,8 +289,9 @@ impl Client {
         self.send(self.request(Method::GET, "v1/me/rules")?).await
     }
 
-    /// `DELETE /v1/me/rules/{id}` (member)
-    pub async fn delete_my_rule(&self, id: &str) -> Result<()> {
+    /// `DELETE /v1/me/rules/{id}` (member). Answers the log index of the
+    /// deletion's entry.
+    pub async fn delete_my_rule(&self, id: &str) -> Result<Option<u64>> {
         let path = format!("v1/me/rules/{}", encode_segment(id));
         self.send_empty(self.request(Method::DELETE, &path)?).await
     }
@@ -302,8 +306,9 @@ impl Client {
         self.send(self.request(Method::GET, "v1/coop/rules")?).await
     }
 
-    /// `DELETE /v1/coop/rules/{id}` (admin)
-    pub async fn delete_coop_rule(&self, id: &str) -> Result<()> {
+    /// `DELETE /v1/coop/rules/{id}` (admin). Answers the log index of the
+    /// deletion's entry.
+    pub async fn delete_coop_rule(&self, id: &str) -> Result<Option<u64>> {
         let path = format!("v1/coop/rules/{}", encode_segment(id));
         self.send_empty(self.request(Method::DELETE, &path)?).await
     }
@@ -326,6 +331,57 @@ impl Client {
     /// `POST /v1/me/explain` (member)
     pub async fn explain(&self, body: &ExplainRequest) -> Result<Decision> {
         self.send_json(Method::POST, "v1/me/explain", body).await
+    }
+
+    /// `GET /v1/audit/checkpoint`: the log's signed checkpoint, as the
+    /// note's text (check it with the key of `audit_key`).
+    pub async fn audit_checkpoint(&self) -> Result<String> {
+        self.send_text(self.request(Method::GET, "v1/audit/checkpoint")?)
+            .await
+    }
+
+    /// `GET /v1/audit/key`: the verifier key that signs checkpoints.
+    pub async fn audit_key(&self) -> Result<String> {
+        let key = self
+            .send_text(self.request(Method::GET, "v1/audit/key")?)
+            .await?;
+        Ok(key.trim_end().to_owned())
+    }
+
+    /// `GET /v1/audit/proof/inclusion?index&tree_size`
+    pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<InclusionProof> {
+        let request = self
+            .request(Method::GET, "v1/audit/proof/inclusion")?
+            .query(&[("index", index), ("tree_size", tree_size)]);
+        self.send(request).await
+    }
+
+    /// `GET /v1/audit/proof/consistency?first&second`
+    pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<ConsistencyProof> {
+        let request = self
+            .request(Method::GET, "v1/audit/proof/consistency")?
+            .query(&[("first", first), ("second", second)]);
+        self.send(request).await
+    }
+
+    /// `GET /v1/audit/entries/{index}` (admin, or the member it is about):
+    /// the entry's exact bytes.
+    pub async fn audit_entry(&self, index: u64) -> Result<Vec<u8>> {
+        let path = format!("v1/audit/entries/{index}");
+        let response =
+            Self::check(Self::send_with_retries(self.request(Method::GET, &path)?).await?).await?;
+        Ok(response.bytes().await?.to_vec())
+    }
+
+    /// `GET /v1/me/audit` (member): one page of the entries about the
+    /// caller; pass `next_cursor` for the next.
+    pub async fn my_audit(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<AuditEntry>> {
+        let request = self.request(Method::GET, "v1/me/audit")?;
+        self.send(page_query(request, limit, cursor)).await
     }
 
     fn request(&self, method: Method, path: &str) -> Result<RequestBuilder> {
@@ -351,11 +407,16 @@ impl Client {
         Ok(response.json().await?)
     }
 
-    /// For calls answered 204 with no body.
-    async fn send_empty(&self, request: RequestBuilder) -> Result<()> {
-        Self::check(Self::send_with_retries(request).await?)
-            .await
-            .map(|_| ())
+    /// For calls answered 204 with no body: the write's log index, from
+    /// its `Datacoop-Log-Index` header, when it logged one.
+    async fn send_empty(&self, request: RequestBuilder) -> Result<Option<u64>> {
+        let response = Self::check(Self::send_with_retries(request).await?).await?;
+        Ok(log_index(&response))
+    }
+
+    async fn send_text(&self, request: RequestBuilder) -> Result<String> {
+        let response = Self::check(Self::send_with_retries(request).await?).await?;
+        Ok(response.text().await?)
     }
 
     /// Sends, and again after a pause when the broker answers 429 (rate
@@ -405,6 +466,21 @@ impl Client {
         })
     }
 }
+
+/// The `Datacoop-Log-Index` header of a write's answer.
+fn log_index(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get(LOG_INDEX_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The header in which every write answers the index of its entry in the
+/// verifiable log (JSON answers also carry it as `log_index`).
+pub const LOG_INDEX_HEADER: &str = "datacoop-log-index";
 
 fn page_query(request: RequestBuilder, limit: Option<u32>, cursor: Option<&str>) -> RequestBuilder {
     let mut pairs: Vec<(&str, String)> = Vec::new();

@@ -43,6 +43,11 @@ pub struct AccessResponse {
     /// every stored descendant.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Map<String, serde_json::Value>,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// One category's outcome in the access log.

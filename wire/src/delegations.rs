@@ -38,6 +38,11 @@ pub struct Delegation {
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub cedar: String,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// Answer of `GET /v1/me/delegators`: anonymous delegators are only counted.

@@ -7,6 +7,7 @@
 //! them into its domain types at the edge.
 
 mod access;
+mod audit;
 mod decisions;
 mod delegations;
 mod enums;
@@ -21,6 +22,7 @@ pub use access::{
     AccessLogEntry, AccessRequest, AccessResponse, Connection, CreateConnection, Export,
     LoggedCategory,
 };
+pub use audit::{AuditEntry, ConsistencyProof, InclusionProof};
 pub use decisions::{
     CategoryDecision, DecidedBy, Decision, DecisionRequest, ExplainRequest, Reason, Verdict,
 };

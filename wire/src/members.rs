@@ -25,6 +25,11 @@ pub struct CreatedMember {
     pub registry: Registry,
     pub accepts_delegations: bool,
     pub created_at: DateTime<Utc>,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// One member in `GET /v1/members`. Anonymous members carry no name.
@@ -48,6 +53,11 @@ pub struct Me {
     /// Whether other members may delegate to this member (false by default).
     pub accepts_delegations: bool,
     pub created_at: DateTime<Utc>,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// Body of `PATCH /v1/me`: absent fields stay as they are.

@@ -28,4 +28,9 @@ pub struct RotatedSecret {
     pub id: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }

@@ -150,6 +150,11 @@ pub struct Rule {
     pub created_at: DateTime<Utc>,
     /// The Cedar text stored and evaluated for this rule.
     pub cedar: String,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// Body of `POST /v1/personas`.
@@ -171,4 +176,9 @@ pub struct Persona {
     pub description: String,
     pub rules: Vec<Rule>,
     pub created_at: DateTime<Utc>,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }

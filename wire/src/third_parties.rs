@@ -31,6 +31,11 @@ pub struct CreatedThirdParty {
     /// The OAuth2 client secret. Stored as a password hash: it cannot be shown again.
     pub client_secret: String,
     pub created_at: DateTime<Utc>,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// A third party as the stewards see it.
@@ -45,6 +50,11 @@ pub struct ThirdParty {
     pub client_id: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The index of this write's entry in the verifiable log, as in the
+    /// `Datacoop-Log-Index` header; absent on reads and on writes that
+    /// log nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// Body of `PATCH /v1/third-parties/{id}`.

@@ -37,6 +37,8 @@ pub struct Access {
     /// The allowed categories' stored values, `(category, JSON text)`: for
     /// a parent category, every stored descendant.
     pub data: Vec<(String, String)>,
+    /// The index of the call's entry in the verifiable log.
+    pub log_index: Option<u64>,
 }
 
 /// What the third party asks.
@@ -85,7 +87,7 @@ pub async fn read(
         Some(_) => engine.decide(&input, now).await?,
         None => engine.decide_as_silent_member(&input, now).await?,
     };
-    let logged: Vec<CategoryVerdict> = outcome
+    let verdicts: Vec<CategoryVerdict> = outcome
         .categories
         .iter()
         .map(|category| CategoryVerdict {
@@ -112,7 +114,7 @@ pub async fn read(
             .collect(),
         _ => Vec::new(),
     };
-    match member {
+    let logged = match member {
         Some(member) => {
             store
                 .log_access(&AccessRecord {
@@ -121,10 +123,10 @@ pub async fn read(
                     purpose: input.purpose.to_string(),
                     action: Action::Access,
                     decision: outcome.verdict,
-                    categories: logged,
+                    categories: verdicts,
                     at: now,
                 })
-                .await?;
+                .await?
         }
         None => {
             store
@@ -134,12 +136,12 @@ pub async fn read(
                     purpose: input.purpose.to_string(),
                     action: Action::Access,
                     decision: outcome.verdict,
-                    categories: logged,
+                    categories: verdicts,
                     at: now,
                 })
-                .await?;
+                .await?
         }
-    }
+    };
     let categories = outcome
         .categories
         .into_iter()
@@ -157,6 +159,7 @@ pub async fn read(
         verdict: outcome.verdict,
         categories,
         data,
+        log_index: logged.log_index,
     })
 }
 

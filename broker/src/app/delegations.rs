@@ -7,7 +7,7 @@ use super::AppError;
 use crate::consent::Engine;
 use crate::domain::rule::Owner;
 use crate::domain::{Delegation, DelegationId, FieldErrors, MemberId, PersonaId, Scope};
-use crate::store::{Store, StoreError};
+use crate::store::{Logged, Store, StoreError};
 
 /// The proxy a member names, its id parsed but not yet looked up.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub async fn delegate(
     proxy: ProxyRef,
     scope: Scope,
     now: DateTime<Utc>,
-) -> Result<Delegation, AppError> {
+) -> Result<Logged<Delegation>, AppError> {
     let proxy = match proxy {
         ProxyRef::Member(id) if &id == member => {
             return Err(invalid(
@@ -88,7 +88,7 @@ pub async fn delegate(
             ),
             other => AppError::Store(other),
         })?;
-    tracing::info!(delegation = %stored.id, "delegation created");
+    tracing::info!(delegation = %stored.value.id, "delegation created");
     Ok(stored)
 }
 
@@ -97,9 +97,9 @@ pub async fn revoke(
     store: &dyn Store,
     member: &MemberId,
     id: &DelegationId,
-) -> Result<bool, AppError> {
+) -> Result<Logged<bool>, AppError> {
     let revoked = store.delete_delegation(member, id).await?;
-    if revoked {
+    if revoked.value {
         tracing::info!(delegation = %id, "delegation revoked");
     }
     Ok(revoked)

@@ -6,7 +6,7 @@ use super::AppError;
 use crate::consent::Engine;
 use crate::domain::MemberId;
 use crate::domain::rule::Owner;
-use crate::store::Store;
+use crate::store::{Logged, Store};
 
 /// The member leaves: erased in the store (one change through the commit
 /// seam), and their compiled rules dropped from the engine. False when no
@@ -16,7 +16,7 @@ pub async fn leave(
     engine: &Engine,
     member: &MemberId,
     now: DateTime<Utc>,
-) -> Result<bool, AppError> {
+) -> Result<Logged<bool>, AppError> {
     let left = store.leave(member, now).await?;
     // Even if this call is dropped before here, the member's next decision
     // finds them gone and drops the slice then.

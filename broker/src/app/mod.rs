@@ -4,6 +4,7 @@
 //! result to the wire; nothing here knows JSON shapes or status codes.
 
 pub mod access;
+pub mod audit;
 pub mod delegations;
 pub mod export;
 pub mod members;

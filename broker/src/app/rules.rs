@@ -9,7 +9,7 @@ use super::AppError;
 use crate::consent::Engine;
 use crate::domain::rule::{Owner, Requester, Rule, RuleSpec};
 use crate::domain::{FieldErrors, Persona, RuleId};
-use crate::store::Store;
+use crate::store::{Logged, Store};
 
 /// Checks what parsing cannot (a named third party exists) and compiles
 /// each spec; `specs` pairs each with the field path of its body. Errors
@@ -59,7 +59,7 @@ pub async fn create(
     spec: RuleSpec,
     errors: FieldErrors,
     now: DateTime<Utc>,
-) -> Result<Rule, AppError> {
+) -> Result<Logged<Rule>, AppError> {
     let rules = prepare(
         store,
         engine,
@@ -69,7 +69,7 @@ pub async fn create(
         now,
     )
     .await?;
-    store.create_rules(&owner, &rules).await?;
+    let logged = store.create_rules(&owner, &rules).await?;
     let rule = rules
         .into_iter()
         .next()
@@ -78,7 +78,10 @@ pub async fn create(
             "no rule to create",
         )))?;
     tracing::info!(rule = %rule.id, owner = owner.kind(), "rule created");
-    Ok(rule)
+    Ok(Logged {
+        value: rule,
+        log_index: logged.log_index,
+    })
 }
 
 /// Publishes a persona with its rules.
@@ -88,18 +91,25 @@ pub async fn publish_persona(
     persona: Persona,
     specs: Vec<(String, RuleSpec)>,
     errors: FieldErrors,
-) -> Result<(Persona, Vec<Rule>), AppError> {
+) -> Result<Logged<(Persona, Vec<Rule>)>, AppError> {
     let owner = Owner::Persona(persona.id.clone());
     let rules = prepare(store, engine, &owner, specs, errors, persona.created_at).await?;
-    store.create_persona(&persona, &rules).await?;
+    let logged = store.create_persona(&persona, &rules).await?;
     tracing::info!(persona = %persona.id, rules = rules.len(), "persona published");
-    Ok((persona, rules))
+    Ok(Logged {
+        value: (persona, rules),
+        log_index: logged.log_index,
+    })
 }
 
 /// Deletes one of `owner`'s rules; false when `owner` has none such.
-pub async fn delete(store: &dyn Store, owner: &Owner, id: &RuleId) -> Result<bool, AppError> {
+pub async fn delete(
+    store: &dyn Store,
+    owner: &Owner,
+    id: &RuleId,
+) -> Result<Logged<bool>, AppError> {
     let deleted = store.delete_rule(owner, id).await?;
-    if deleted {
+    if deleted.value {
         tracing::info!(rule = %id, owner = owner.kind(), "rule deleted");
     }
     Ok(deleted)

@@ -228,6 +228,52 @@ pub fn verify_consistency(
     .map_err(verification_error)
 }
 
+/// The tree rebuilt from its leaves alone, one at a time, keeping only
+/// the roots of its complete subtrees (O(log n) memory): how
+/// `datacoop audit check-db` recomputes the whole log from its entries.
+#[derive(Debug, Clone, Default)]
+pub struct Rebuilt {
+    size: u64,
+    /// The roots of the complete subtrees, largest (leftmost) first.
+    peaks: Vec<Hash>,
+}
+
+impl Rebuilt {
+    /// Appends the next leaf.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut hash = leaf;
+        let mut size = self.size;
+        // Each trailing one bit of the size is a complete subtree of the
+        // same height as `hash`, just left of it: merge them.
+        while size & 1 == 1 {
+            let Some(left) = self.peaks.pop() else {
+                break;
+            };
+            hash = Hash::from_tlog(tlog_tiles::node_hash(left.to_tlog(), hash.to_tlog()));
+            size >>= 1;
+        }
+        self.peaks.push(hash);
+        self.size += 1;
+    }
+
+    /// How many leaves were pushed.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The root of the tree of the leaves pushed (RFC 9162 §2.1.1): the
+    /// peaks folded from the right.
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(last) = peaks.next() else {
+            return EMPTY_ROOT;
+        };
+        peaks.fold(*last, |right, left| {
+            Hash::from_tlog(tlog_tiles::node_hash(left.to_tlog(), right.to_tlog()))
+        })
+    }
+}
+
 fn check_size(size: u64) -> Result<(), TreeError> {
     if size > MAX_TREE_SIZE {
         return Err(TreeError::SizeTooLarge { size });

@@ -251,6 +251,7 @@ impl Rule {
             expires_at: self.spec.expires_at,
             created_at: self.created_at,
             cedar: self.cedar.clone(),
+            log_index: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::auth::AuthMember;
 use super::error::ApiError;
 use super::extract::{Json, RawQuery};
 use super::pagination::PageRequest;
+use super::receipt::Receipt;
 use crate::app;
 use crate::app::delegations::ProxyRef;
 use crate::domain::rule::{MAX_TERMS_PER_RULE, Owner};
@@ -78,6 +79,7 @@ pub(super) fn to_wire(delegation: &Delegation, active: bool) -> datacoop_wire::D
         active,
         created_at: delegation.created_at,
         cedar: delegation.cedar.clone(),
+        log_index: None,
     }
 }
 
@@ -87,7 +89,7 @@ pub(super) fn to_wire(delegation: &Delegation, active: bool) -> datacoop_wire::D
     post, path = "/v1/me/delegations", tag = "member", operation_id = "create_delegation",
     request_body = CreateDelegation,
     responses(
-        (status = 201, description = "The delegation, with its Cedar policy", body = datacoop_wire::Delegation),
+        (status = 201, description = "The delegation, with its Cedar policy", body = datacoop_wire::Delegation, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -102,7 +104,7 @@ async fn create(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
     Json(body): Json<CreateDelegation>,
-) -> Result<(StatusCode, JsonResponse<datacoop_wire::Delegation>), ApiError> {
+) -> Result<(StatusCode, Receipt, JsonResponse<datacoop_wire::Delegation>), ApiError> {
     let vocabulary = &state.policies.vocabulary;
     let mut errors = FieldErrors::new();
     let data_categories = scope_terms(
@@ -158,7 +160,13 @@ async fn create(
         state.clock.now(),
     )
     .await?;
-    Ok((StatusCode::CREATED, JsonResponse(to_wire(&stored, true))))
+    let mut answer = to_wire(&stored.value, true);
+    answer.log_index = stored.log_index;
+    Ok((
+        StatusCode::CREATED,
+        Receipt(stored.log_index),
+        JsonResponse(answer),
+    ))
 }
 
 /// The calling member's delegations, oldest first, each marked active or not.
@@ -195,7 +203,7 @@ async fn list(
     delete, path = "/v1/me/delegations/{id}", tag = "member", operation_id = "delete_delegation",
     params(("id" = String, Path, description = "Delegation id")),
     responses(
-        (status = 204, description = "Revoked"),
+        (status = 204, description = "Revoked", headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
         (status = 404, response = super::openapi::NotFound),
@@ -206,12 +214,13 @@ async fn remove(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Receipt), ApiError> {
     let id = DelegationId::parse(&id).ok_or(ApiError::NotFound)?;
-    if !app::delegations::revoke(state.store.as_ref(), &member.id, &id).await? {
+    let revoked = app::delegations::revoke(state.store.as_ref(), &member.id, &id).await?;
+    if !revoked.value {
         return Err(ApiError::NotFound);
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok((StatusCode::NO_CONTENT, Receipt(revoked.log_index)))
 }
 
 /// How many members delegate to the caller, and which of them are in the

@@ -11,6 +11,7 @@ use super::auth::AuthMember;
 use super::error::ApiError;
 use super::extract::Json;
 use super::members::me;
+use super::receipt::Receipt;
 use crate::domain::MemberPatch;
 
 pub fn router() -> Router<AppState> {
@@ -36,7 +37,7 @@ async fn show(AuthMember(member): AuthMember) -> JsonResponse<Me> {
     patch, path = "/v1/me", tag = "member", operation_id = "update_me",
     request_body = UpdateMe,
     responses(
-        (status = 200, description = "The member after the change", body = Me),
+        (status = 200, description = "The member after the change", body = Me, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -50,18 +51,17 @@ async fn update(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
     Json(body): Json<UpdateMe>,
-) -> Result<JsonResponse<Me>, ApiError> {
+) -> Result<(Receipt, JsonResponse<Me>), ApiError> {
     let patch = MemberPatch::try_from(body)?;
     if patch.is_empty() {
-        return Ok(JsonResponse(me(member)));
+        return Ok((Receipt(None), JsonResponse(me(member))));
     }
     // The member may have left between authentication and now.
-    let updated = state
-        .store
-        .update_member(&member.id, &patch)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    Ok(JsonResponse(me(updated)))
+    let updated = state.store.update_member(&member.id, &patch).await?;
+    let log_index = updated.log_index;
+    let mut answer = me(updated.value.ok_or(ApiError::Unauthorized)?);
+    answer.log_index = log_index;
+    Ok((Receipt(log_index), JsonResponse(answer)))
 }
 
 /// Leave the co-op: the member's name, rules and delegations are erased,
@@ -69,7 +69,7 @@ async fn update(
 #[utoipa::path(
     delete, path = "/v1/me", tag = "member", operation_id = "leave",
     responses(
-        (status = 204, description = "The member has left"),
+        (status = 204, description = "The member has left", headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
     ),
@@ -78,7 +78,7 @@ async fn update(
 async fn leave(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Receipt), ApiError> {
     let left = crate::app::members::leave(
         state.store.as_ref(),
         &state.engine,
@@ -86,9 +86,9 @@ async fn leave(
         state.clock.now(),
     )
     .await?;
-    if !left {
+    if !left.value {
         return Err(ApiError::Unauthorized);
     }
     tracing::info!(member = %member.id, "member left");
-    Ok(StatusCode::NO_CONTENT)
+    Ok((StatusCode::NO_CONTENT, Receipt(left.log_index)))
 }

@@ -12,6 +12,7 @@ use super::auth::Admin;
 use super::error::ApiError;
 use super::extract::{Json, RawQuery};
 use super::pagination::PageRequest;
+use super::receipt::Receipt;
 use crate::credentials::{self, MEMBER_TOKEN_PREFIX, TokenHash};
 use crate::domain::{DisplayName, Member, MemberId, NewMember};
 
@@ -24,7 +25,7 @@ pub fn router() -> Router<AppState> {
     post, path = "/v1/members", tag = "admin", operation_id = "create_member",
     request_body = CreateMember,
     responses(
-        (status = 201, description = "The member and their token", body = CreatedMember),
+        (status = 201, description = "The member and their token", body = CreatedMember, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -38,7 +39,7 @@ async fn create(
     _: Admin,
     State(state): State<AppState>,
     Json(body): Json<CreateMember>,
-) -> Result<(StatusCode, JsonResponse<CreatedMember>), ApiError> {
+) -> Result<(StatusCode, Receipt, JsonResponse<CreatedMember>), ApiError> {
     let new = NewMember::try_from(body)?;
     let token = credentials::generate_secret(MEMBER_TOKEN_PREFIX).map_err(ApiError::internal)?;
     let member = Member {
@@ -48,13 +49,14 @@ async fn create(
         accepts_delegations: false,
         created_at: state.clock.now(),
     };
-    state
+    let logged = state
         .store
         .create_member(&member, &TokenHash::of(token.expose_secret()))
         .await?;
     tracing::info!(member = %member.id, "member enrolled");
     Ok((
         StatusCode::CREATED,
+        Receipt(logged.log_index),
         JsonResponse(CreatedMember {
             id: member.id.to_string(),
             token: token.expose_secret().to_owned(),
@@ -65,6 +67,7 @@ async fn create(
             registry: member.registry,
             accepts_delegations: member.accepts_delegations,
             created_at: member.created_at,
+            log_index: logged.log_index,
         }),
     ))
 }
@@ -119,5 +122,6 @@ pub(super) fn me(member: Member) -> datacoop_wire::Me {
         registry: member.registry,
         accepts_delegations: member.accepts_delegations,
         created_at: member.created_at,
+        log_index: None,
     }
 }

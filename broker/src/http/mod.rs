@@ -2,6 +2,7 @@
 //! `router()`. Handlers parse, call the store or engine, and shape the
 //! answer; they hold no SQL and no policy logic.
 
+mod audit;
 mod auth;
 mod decisions;
 mod delegations;
@@ -16,6 +17,7 @@ pub mod openapi;
 mod pagination;
 mod personas;
 pub mod ratelimit;
+mod receipt;
 mod rules;
 mod service;
 mod third_parties;
@@ -54,11 +56,14 @@ pub struct AppState {
     pub secret_verifier: Arc<SecretVerifier>,
     /// Token requests and failed authentications, per address and client.
     pub rate_limits: Arc<RateLimits>,
+    /// Signs the verifiable log's checkpoints.
+    pub log: Arc<crate::app::audit::LogSigner>,
     vocabulary_document: Arc<datacoop_wire::Vocabulary>,
 }
 
 impl AppState {
-    /// Builds the state; loading the consent engine compiles every
+    /// Builds the state with the log's signing key kept in the database
+    /// and the default origin; loading the consent engine compiles every
     /// stored rule.
     pub async fn new(
         store: Arc<dyn Store>,
@@ -66,7 +71,28 @@ impl AppState {
         policies: Policies,
         admin_token: TokenHash,
         max_delegation_depth: usize,
-    ) -> Result<Self, EngineError> {
+    ) -> Result<Self, StateError> {
+        let log = crate::app::audit::LogSigner::load(store.as_ref(), None, None).await?;
+        Self::with_log(
+            store,
+            clock,
+            policies,
+            admin_token,
+            max_delegation_depth,
+            log,
+        )
+        .await
+    }
+
+    /// Builds the state with `log` signing the log's checkpoints.
+    pub async fn with_log(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        policies: Policies,
+        admin_token: TokenHash,
+        max_delegation_depth: usize,
+        log: crate::app::audit::LogSigner,
+    ) -> Result<Self, StateError> {
         let engine =
             Arc::new(Engine::load(Arc::clone(&store), &policies, max_delegation_depth).await?);
         let vocabulary_document = Arc::new(vocabulary::document(&policies.vocabulary));
@@ -80,9 +106,19 @@ impl AppState {
             token_ttl: DEFAULT_TOKEN_TTL,
             secret_verifier: Arc::new(SecretVerifier::default()),
             rate_limits: Arc::new(RateLimits::default()),
+            log: Arc::new(log),
             vocabulary_document,
         })
     }
+}
+
+/// Why the application state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Log(#[from] crate::app::audit::KeyError),
 }
 
 /// The default lifetime of an access token: 15 minutes.
@@ -154,6 +190,7 @@ pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>)
         .merge(oauth::router(limits.max_body_bytes))
         .merge(service::router())
         .merge(delegations::router())
+        .merge(audit::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));

@@ -72,6 +72,12 @@ use crate::domain::{
         super::third_parties::rotate_secret,
         super::decisions::decide,
         super::decisions::explain,
+        super::audit::checkpoint,
+        super::audit::key,
+        super::audit::inclusion,
+        super::audit::consistency,
+        super::audit::entry,
+        super::audit::mine,
         document,
     ),
     components(schemas(Problem), responses(Malformed, Unauthorized, Forbidden, NotFound, TooLarge, WrongContentType, Invalid)),
@@ -82,6 +88,7 @@ use crate::domain::{
         (name = "vocabulary", description = "Any token"),
         (name = "operations", description = "Probes and metrics; no token"),
         (name = "third party", description = "A third party, with an OAuth2 access token"),
+        (name = "audit", description = "The verifiable log: checkpoints, keys and proofs with no token; entries for the stewards and the members they are about"),
         (name = "oauth2", description = "Third parties obtain access tokens (RFC 6749 client credentials)"),
     )
 )]

@@ -11,6 +11,7 @@ use super::AppState;
 use super::auth::{Admin, Principal};
 use super::error::ApiError;
 use super::extract::Json;
+use super::receipt::Receipt;
 use super::rules::parse_rules;
 use crate::app;
 use crate::domain::rule::{Owner, Rule};
@@ -28,7 +29,7 @@ pub fn router() -> Router<AppState> {
     post, path = "/v1/personas", tag = "admin", operation_id = "create_persona",
     request_body = CreatePersona,
     responses(
-        (status = 201, description = "The persona and its rules", body = datacoop_wire::Persona),
+        (status = 201, description = "The persona and its rules", body = datacoop_wire::Persona, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -42,7 +43,7 @@ async fn create(
     _: Admin,
     State(state): State<AppState>,
     Json(body): Json<CreatePersona>,
-) -> Result<(StatusCode, JsonResponse<datacoop_wire::Persona>), ApiError> {
+) -> Result<(StatusCode, Receipt, JsonResponse<datacoop_wire::Persona>), ApiError> {
     let mut errors = FieldErrors::new();
     let name = errors.check("name", PersonaName::parse(&body.name));
     let description = errors.check("description", PersonaDescription::parse(&body.description));
@@ -70,10 +71,17 @@ async fn create(
         description,
         created_at: state.clock.now(),
     };
-    let (persona, rules) =
+    let published =
         app::rules::publish_persona(state.store.as_ref(), &state.engine, persona, specs, errors)
             .await?;
-    Ok((StatusCode::CREATED, JsonResponse(to_wire(&persona, &rules))))
+    let (persona, rules) = &published.value;
+    let mut answer = to_wire(persona, rules);
+    answer.log_index = published.log_index;
+    Ok((
+        StatusCode::CREATED,
+        Receipt(published.log_index),
+        JsonResponse(answer),
+    ))
 }
 
 /// Every persona with its rules (stewards and members).
@@ -107,5 +115,6 @@ fn to_wire(persona: &Persona, rules: &[Rule]) -> datacoop_wire::Persona {
         description: persona.description.as_str().to_owned(),
         rules: rules.iter().map(Rule::to_wire).collect(),
         created_at: persona.created_at,
+        log_index: None,
     }
 }

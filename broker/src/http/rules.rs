@@ -12,6 +12,7 @@ use super::AppState;
 use super::auth::{Admin, AuthMember};
 use super::error::ApiError;
 use super::extract::Json;
+use super::receipt::Receipt;
 use crate::app;
 use crate::domain::rule::{Owner, Rule, RuleSpec};
 use crate::domain::{FieldErrors, RuleId};
@@ -47,7 +48,7 @@ async fn create(
     state: &AppState,
     owner: Owner,
     body: RuleBody,
-) -> Result<(StatusCode, JsonResponse<datacoop_wire::Rule>), ApiError> {
+) -> Result<(StatusCode, Receipt, JsonResponse<datacoop_wire::Rule>), ApiError> {
     let mut errors = FieldErrors::new();
     let spec = parse_rules(state, &owner, vec![(String::new(), body)], &mut errors)
         .into_iter()
@@ -64,7 +65,13 @@ async fn create(
         state.clock.now(),
     )
     .await?;
-    Ok((StatusCode::CREATED, JsonResponse(rule.to_wire())))
+    let mut answer = rule.value.to_wire();
+    answer.log_index = rule.log_index;
+    Ok((
+        StatusCode::CREATED,
+        Receipt(rule.log_index),
+        JsonResponse(answer),
+    ))
 }
 
 async fn list(
@@ -75,12 +82,17 @@ async fn list(
     Ok(JsonResponse(rules.iter().map(Rule::to_wire).collect()))
 }
 
-async fn remove(state: &AppState, owner: &Owner, id: &str) -> Result<StatusCode, ApiError> {
+async fn remove(
+    state: &AppState,
+    owner: &Owner,
+    id: &str,
+) -> Result<(StatusCode, Receipt), ApiError> {
     let id = RuleId::parse(id).ok_or(ApiError::NotFound)?;
-    if !app::rules::delete(state.store.as_ref(), owner, &id).await? {
+    let deleted = app::rules::delete(state.store.as_ref(), owner, &id).await?;
+    if !deleted.value {
         return Err(ApiError::NotFound);
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok((StatusCode::NO_CONTENT, Receipt(deleted.log_index)))
 }
 
 /// Add a rule of the calling member's (consent-semantics §2).
@@ -88,7 +100,7 @@ async fn remove(state: &AppState, owner: &Owner, id: &str) -> Result<StatusCode,
     post, path = "/v1/me/rules", tag = "member",
     request_body = RuleBody,
     responses(
-        (status = 201, description = "The rule, with its Cedar policy", body = datacoop_wire::Rule),
+        (status = 201, description = "The rule, with its Cedar policy", body = datacoop_wire::Rule, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -102,7 +114,7 @@ async fn create_mine(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
     Json(body): Json<RuleBody>,
-) -> Result<(StatusCode, JsonResponse<datacoop_wire::Rule>), ApiError> {
+) -> Result<(StatusCode, Receipt, JsonResponse<datacoop_wire::Rule>), ApiError> {
     create(&state, Owner::Member(member.id), body).await
 }
 
@@ -128,7 +140,7 @@ async fn list_mine(
     delete, path = "/v1/me/rules/{id}", tag = "member",
     params(("id" = String, Path, description = "Rule id")),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted", headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
         (status = 404, response = super::openapi::NotFound),
@@ -139,7 +151,7 @@ async fn delete_mine(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Receipt), ApiError> {
     remove(&state, &Owner::Member(member.id), &id).await
 }
 
@@ -148,7 +160,7 @@ async fn delete_mine(
     post, path = "/v1/coop/rules", tag = "admin",
     request_body = RuleBody,
     responses(
-        (status = 201, description = "The rule, with its Cedar policy", body = datacoop_wire::Rule),
+        (status = 201, description = "The rule, with its Cedar policy", body = datacoop_wire::Rule, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -162,7 +174,7 @@ async fn create_coop(
     _: Admin,
     State(state): State<AppState>,
     Json(body): Json<RuleBody>,
-) -> Result<(StatusCode, JsonResponse<datacoop_wire::Rule>), ApiError> {
+) -> Result<(StatusCode, Receipt, JsonResponse<datacoop_wire::Rule>), ApiError> {
     create(&state, Owner::Coop, body).await
 }
 
@@ -189,7 +201,7 @@ async fn list_coop(
     delete, path = "/v1/coop/rules/{id}", tag = "admin",
     params(("id" = String, Path, description = "Rule id")),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted", headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
         (status = 404, response = super::openapi::NotFound),
@@ -200,6 +212,6 @@ async fn delete_coop(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Receipt), ApiError> {
     remove(&state, &Owner::Coop, &id).await
 }

@@ -24,6 +24,7 @@ use super::error::ApiError;
 use super::extract::{Json, RawQuery};
 use super::members::me;
 use super::pagination::PageRequest;
+use super::receipt::Receipt;
 use crate::app;
 use crate::credentials;
 use crate::domain::rule::Rule;
@@ -318,7 +319,7 @@ fn json(value: &impl serde::Serialize) -> Result<String, ApiError> {
     post, path = "/v1/access", tag = "third party",
     request_body = AccessRequest,
     responses(
-        (status = 200, description = "The decision and the allowed data", body = AccessResponse),
+        (status = 200, description = "The decision and the allowed data", body = AccessResponse, headers(("Datacoop-Log-Index" = u64, description = "The index of the call's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -332,7 +333,7 @@ async fn access(
     AuthThirdParty(third_party): AuthThirdParty,
     State(state): State<AppState>,
     Json(body): Json<AccessRequest>,
-) -> Result<JsonResponse<AccessResponse>, ApiError> {
+) -> Result<(Receipt, JsonResponse<AccessResponse>), ApiError> {
     let (categories, purpose) =
         super::decisions::requested_terms(&state, &body.data_categories, &body.purpose)?;
     let request = app::access::AccessRequest {
@@ -365,9 +366,13 @@ async fn access(
             rules: Vec::new(),
         })
         .collect();
-    Ok(JsonResponse(AccessResponse {
-        decision: answer.verdict,
-        categories,
-        data: values(answer.data),
-    }))
+    Ok((
+        Receipt(answer.log_index),
+        JsonResponse(AccessResponse {
+            decision: answer.verdict,
+            categories,
+            data: values(answer.data),
+            log_index: answer.log_index,
+        }),
+    ))
 }

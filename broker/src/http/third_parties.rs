@@ -12,6 +12,7 @@ use super::auth::Admin;
 use super::error::ApiError;
 use super::extract::{Json, RawQuery};
 use super::pagination::PageRequest;
+use super::receipt::Receipt;
 use crate::credentials::{self, CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX};
 use crate::domain::{NewThirdParty, ThirdParty, ThirdPartyId, ThirdPartyStatus};
 
@@ -28,7 +29,7 @@ pub fn router() -> Router<AppState> {
     post, path = "/v1/third-parties", tag = "admin", operation_id = "create_third_party",
     request_body = CreateThirdParty,
     responses(
-        (status = 201, description = "The third party and its client credentials", body = CreatedThirdParty),
+        (status = 201, description = "The third party and its client credentials", body = CreatedThirdParty, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -42,7 +43,7 @@ async fn create(
     _: Admin,
     State(state): State<AppState>,
     Json(body): Json<CreateThirdParty>,
-) -> Result<(StatusCode, JsonResponse<CreatedThirdParty>), ApiError> {
+) -> Result<(StatusCode, Receipt, JsonResponse<CreatedThirdParty>), ApiError> {
     let new = NewThirdParty::try_from(body)?;
     if !state.policies.vocabulary.has_class(new.class) {
         return Err(ApiError::invalid(
@@ -68,13 +69,14 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    state
+    let logged = state
         .store
         .create_third_party(&third_party, &secret_hash)
         .await?;
     tracing::info!(third_party = %third_party.id, class = third_party.class.as_str(), "third party approved");
     Ok((
         StatusCode::CREATED,
+        Receipt(logged.log_index),
         JsonResponse(CreatedThirdParty {
             id: third_party.id.to_string(),
             name: third_party.name.as_str().to_owned(),
@@ -84,6 +86,7 @@ async fn create(
             client_id: third_party.client_id,
             client_secret: secret.expose_secret().to_owned(),
             created_at: third_party.created_at,
+            log_index: logged.log_index,
         }),
     ))
 }
@@ -161,7 +164,7 @@ async fn show(
     params(("id" = String, Path, description = "Third-party id")),
     request_body = UpdateThirdParty,
     responses(
-        (status = 200, description = "The third party after the change", body = datacoop_wire::ThirdParty),
+        (status = 200, description = "The third party after the change", body = datacoop_wire::ThirdParty, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 400, response = super::openapi::Malformed),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -177,15 +180,17 @@ async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(body): Json<UpdateThirdParty>,
-) -> Result<JsonResponse<datacoop_wire::ThirdParty>, ApiError> {
+) -> Result<(Receipt, JsonResponse<datacoop_wire::ThirdParty>), ApiError> {
     let id = ThirdPartyId::parse(&id).ok_or(ApiError::NotFound)?;
-    let third_party = state
+    let changed = state
         .store
         .set_third_party_status(&id, body.status, state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .await?;
+    let third_party = changed.value.ok_or(ApiError::NotFound)?;
     tracing::info!(third_party = %third_party.id, status = third_party.status.as_str(), "third party status set");
-    Ok(JsonResponse(to_wire(third_party)))
+    let mut answer = to_wire(third_party);
+    answer.log_index = changed.log_index;
+    Ok((Receipt(changed.log_index), JsonResponse(answer)))
 }
 
 /// Give a third party a new client secret, shown this once. The old
@@ -194,7 +199,7 @@ async fn update(
     post, path = "/v1/third-parties/{id}/secret", tag = "admin",
     params(("id" = String, Path, description = "Third-party id")),
     responses(
-        (status = 200, description = "The new secret", body = datacoop_wire::RotatedSecret),
+        (status = 200, description = "The new secret", body = datacoop_wire::RotatedSecret, headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
         (status = 404, response = super::openapi::NotFound),
@@ -205,21 +210,25 @@ async fn rotate_secret(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<JsonResponse<datacoop_wire::RotatedSecret>, ApiError> {
+) -> Result<(Receipt, JsonResponse<datacoop_wire::RotatedSecret>), ApiError> {
     let id = ThirdPartyId::parse(&id).ok_or(ApiError::NotFound)?;
     let secret = credentials::generate_secret(CLIENT_SECRET_PREFIX).map_err(ApiError::internal)?;
     let hash = hash_off_thread(secret.clone()).await?;
-    let third_party = state
+    let rotated = state
         .store
         .rotate_secret(&id, &hash, state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .await?;
+    let third_party = rotated.value.ok_or(ApiError::NotFound)?;
     tracing::info!(third_party = %third_party.id, "client secret rotated");
-    Ok(JsonResponse(datacoop_wire::RotatedSecret {
-        id: third_party.id.to_string(),
-        client_id: third_party.client_id,
-        client_secret: secret.expose_secret().to_owned(),
-    }))
+    Ok((
+        Receipt(rotated.log_index),
+        JsonResponse(datacoop_wire::RotatedSecret {
+            id: third_party.id.to_string(),
+            client_id: third_party.client_id,
+            client_secret: secret.expose_secret().to_owned(),
+            log_index: rotated.log_index,
+        }),
+    ))
 }
 
 fn to_wire(third_party: ThirdParty) -> datacoop_wire::ThirdParty {
@@ -232,5 +241,6 @@ fn to_wire(third_party: ThirdParty) -> datacoop_wire::ThirdParty {
         client_id: third_party.client_id,
         created_at: third_party.created_at,
         updated_at: third_party.updated_at,
+        log_index: None,
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use super::{Applied, Change, StoreResult};
+use super::{Change, Committed, StoreResult};
 
 /// Most changes one transaction commits; the rest wait for the next turn.
 pub const MAX_BATCH: usize = 512;
@@ -22,7 +22,7 @@ pub const MAX_BATCH: usize = 512;
 /// One queued change and where its outcome goes.
 pub struct Job {
     pub change: Change,
-    pub reply: oneshot::Sender<StoreResult<Applied>>,
+    pub reply: oneshot::Sender<StoreResult<Committed>>,
 }
 
 #[derive(Default)]
@@ -39,7 +39,7 @@ impl std::fmt::Debug for GroupCommit {
 
 impl GroupCommit {
     /// Queues `change`; its outcome arrives on the receiver.
-    pub fn enqueue(&self, change: Change) -> oneshot::Receiver<StoreResult<Applied>> {
+    pub fn enqueue(&self, change: Change) -> oneshot::Receiver<StoreResult<Committed>> {
         let (reply, outcome) = oneshot::channel();
         self.pending
             .lock()

@@ -112,7 +112,7 @@ pub trait Store: Send + Sync + Debug {
     /// decisions), in one transaction, to completion whether or not the
     /// caller is still waiting: the one seam every such change goes
     /// through.
-    async fn apply(&self, change: Change) -> StoreResult<Applied>;
+    async fn apply(&self, change: Change) -> StoreResult<Committed>;
 
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
 
@@ -259,6 +259,23 @@ pub trait Store: Send + Sync + Debug {
         indexes: &[u64],
     ) -> StoreResult<std::collections::HashMap<u64, crate::audit::tree::Hash>>;
 
+    /// Up to `limit` entries from index `from` on, `(index, bytes)`, in
+    /// order.
+    async fn log_entries(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>>;
+
+    /// The latest signed checkpoint: its tree size and its note.
+    async fn signed_checkpoint(&self) -> StoreResult<Option<(u64, String)>>;
+
+    /// Stores `note` (of tree size `size`) as the latest signed checkpoint
+    /// if the latest is still the one of size `previous` (none when
+    /// `None`); false when another signer moved it first.
+    async fn advance_checkpoint(
+        &self,
+        previous: Option<u64>,
+        size: u64,
+        note: &str,
+    ) -> StoreResult<bool>;
+
     /// Up to `limit` entries about `member` after index `after`, oldest
     /// first.
     async fn log_about(
@@ -345,6 +362,31 @@ pub struct LoggedEntry {
     pub at: DateTime<Utc>,
 }
 
+/// How a change ended, and the index of its log entry when it wrote one
+/// (its receipt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub applied: Applied,
+    pub log_index: Option<u64>,
+}
+
+impl Committed {
+    fn map<T>(self, value: impl FnOnce(Applied) -> T) -> Logged<T> {
+        Logged {
+            value: value(self.applied),
+            log_index: self.log_index,
+        }
+    }
+}
+
+/// What a write returns, with the index of its log entry: `None` when the
+/// write changed nothing the log records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged<T> {
+    pub value: T,
+    pub log_index: Option<u64>,
+}
+
 /// How a change ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -377,34 +419,45 @@ impl Default for Limits {
     }
 }
 
-/// The typed face of `Store::apply`, one method per change.
+/// The typed face of `Store::apply`, one method per change. Each answers
+/// with the index of the change's log entry (its receipt) beside what
+/// it returns.
 impl dyn Store + '_ {
     /// Appends one access decision to the member's access log (and the
     /// verifiable log).
-    pub async fn log_access(&self, entry: &AccessRecord) -> StoreResult<()> {
-        self.applied(Change::Access(entry.clone())).await.map(drop)
+    pub async fn log_access(&self, entry: &AccessRecord) -> StoreResult<Logged<()>> {
+        self.done(Change::Access(entry.clone())).await
     }
 
     /// Records a third party's call about a subject that stands for no
     /// member of the co-op, at the same cost as `log_access`.
-    pub async fn log_unmatched_access(&self, entry: &UnmatchedAccess) -> StoreResult<()> {
-        self.applied(Change::UnmatchedAccess(entry.clone()))
-            .await
-            .map(drop)
+    pub async fn log_unmatched_access(&self, entry: &UnmatchedAccess) -> StoreResult<Logged<()>> {
+        self.done(Change::UnmatchedAccess(entry.clone())).await
     }
 
-    async fn applied(&self, change: Change) -> StoreResult<Applied> {
-        self.apply(change).await
+    async fn done(&self, change: Change) -> StoreResult<Logged<()>> {
+        Ok(self.apply(change).await?.map(drop))
+    }
+
+    /// True when the change found what it was about.
+    async fn found(&self, change: Change) -> StoreResult<Logged<bool>> {
+        Ok(self
+            .apply(change)
+            .await?
+            .map(|applied| applied == Applied::Done))
     }
 
     /// Stores a new member and their first token together.
-    pub async fn create_member(&self, member: &Member, token: &TokenHash) -> StoreResult<()> {
-        self.applied(Change::Enrol {
+    pub async fn create_member(
+        &self,
+        member: &Member,
+        token: &TokenHash,
+    ) -> StoreResult<Logged<()>> {
+        self.done(Change::Enrol {
             member: member.clone(),
             token: token.clone(),
         })
         .await
-        .map(drop)
     }
 
     /// Applies `patch`; `None` when the member does not exist or has left.
@@ -412,40 +465,38 @@ impl dyn Store + '_ {
         &self,
         id: &MemberId,
         patch: &MemberPatch,
-    ) -> StoreResult<Option<Member>> {
-        match self
-            .applied(Change::UpdateMember {
+    ) -> StoreResult<Logged<Option<Member>>> {
+        Ok(self
+            .apply(Change::UpdateMember {
                 id: id.clone(),
                 patch: patch.clone(),
             })
             .await?
-        {
-            Applied::Member(member) => Ok(Some(member)),
-            _ => Ok(None),
-        }
+            .map(|applied| match applied {
+                Applied::Member(member) => Some(member),
+                _ => None,
+            }))
     }
 
     /// The member leaves; false when no such member is in the co-op.
-    pub async fn leave(&self, member: &MemberId, at: DateTime<Utc>) -> StoreResult<bool> {
-        self.applied(Change::Leave {
+    pub async fn leave(&self, member: &MemberId, at: DateTime<Utc>) -> StoreResult<Logged<bool>> {
+        self.found(Change::Leave {
             member: member.clone(),
             at,
         })
         .await
-        .map(|applied| applied == Applied::Done)
     }
 
     pub async fn create_third_party(
         &self,
         third_party: &ThirdParty,
         secret_hash: &str,
-    ) -> StoreResult<()> {
-        self.applied(Change::ApproveThirdParty {
+    ) -> StoreResult<Logged<()>> {
+        self.done(Change::ApproveThirdParty {
             third_party: third_party.clone(),
             secret_hash: secret_hash.to_owned(),
         })
         .await
-        .map(drop)
     }
 
     pub async fn set_third_party_status(
@@ -453,7 +504,7 @@ impl dyn Store + '_ {
         id: &ThirdPartyId,
         status: ThirdPartyStatus,
         at: DateTime<Utc>,
-    ) -> StoreResult<Option<ThirdParty>> {
+    ) -> StoreResult<Logged<Option<ThirdParty>>> {
         self.third_party_change(Change::SetThirdPartyStatus {
             id: id.clone(),
             status,
@@ -469,7 +520,7 @@ impl dyn Store + '_ {
         id: &ThirdPartyId,
         secret_hash: &str,
         at: DateTime<Utc>,
-    ) -> StoreResult<Option<ThirdParty>> {
+    ) -> StoreResult<Logged<Option<ThirdParty>>> {
         self.third_party_change(Change::RotateSecret {
             id: id.clone(),
             secret_hash: secret_hash.to_owned(),
@@ -478,52 +529,59 @@ impl dyn Store + '_ {
         .await
     }
 
-    async fn third_party_change(&self, change: Change) -> StoreResult<Option<ThirdParty>> {
-        match self.applied(change).await? {
-            Applied::ThirdParty(third_party) => Ok(Some(third_party)),
-            _ => Ok(None),
-        }
+    async fn third_party_change(&self, change: Change) -> StoreResult<Logged<Option<ThirdParty>>> {
+        Ok(self.apply(change).await?.map(|applied| match applied {
+            Applied::ThirdParty(third_party) => Some(third_party),
+            _ => None,
+        }))
     }
 
     /// Stores rules of one owner.
-    pub async fn create_rules(&self, owner: &Owner, rules: &[Rule]) -> StoreResult<()> {
-        self.applied(Change::AddRules {
+    pub async fn create_rules(&self, owner: &Owner, rules: &[Rule]) -> StoreResult<Logged<()>> {
+        self.done(Change::AddRules {
             owner: owner.clone(),
             rules: rules.to_vec(),
         })
         .await
-        .map(drop)
     }
 
     /// Deletes one of `owner`'s rules; false when `owner` has no such rule.
-    pub async fn delete_rule(&self, owner: &Owner, id: &RuleId) -> StoreResult<bool> {
-        self.applied(Change::DeleteRule {
+    pub async fn delete_rule(&self, owner: &Owner, id: &RuleId) -> StoreResult<Logged<bool>> {
+        self.found(Change::DeleteRule {
             owner: owner.clone(),
             id: id.clone(),
         })
         .await
-        .map(|applied| applied == Applied::Done)
     }
 
     /// Stores a persona with its rules.
-    pub async fn create_persona(&self, persona: &Persona, rules: &[Rule]) -> StoreResult<()> {
-        self.applied(Change::PublishPersona {
+    pub async fn create_persona(
+        &self,
+        persona: &Persona,
+        rules: &[Rule],
+    ) -> StoreResult<Logged<()>> {
+        self.done(Change::PublishPersona {
             persona: persona.clone(),
             rules: rules.to_vec(),
         })
         .await
-        .map(drop)
     }
 
     /// Stores a delegation, its `seq` assigned.
-    pub async fn create_delegation(&self, delegation: &Delegation) -> StoreResult<Delegation> {
-        match self
-            .applied(Change::Delegate {
+    pub async fn create_delegation(
+        &self,
+        delegation: &Delegation,
+    ) -> StoreResult<Logged<Delegation>> {
+        let committed = self
+            .apply(Change::Delegate {
                 delegation: delegation.clone(),
             })
-            .await?
-        {
-            Applied::Delegation(stored) => Ok(stored),
+            .await?;
+        match committed.applied {
+            Applied::Delegation(stored) => Ok(Logged {
+                value: stored,
+                log_index: committed.log_index,
+            }),
             other => Err(StoreError::Corrupt(format!(
                 "a new delegation was answered {other:?}"
             ))),
@@ -535,13 +593,12 @@ impl dyn Store + '_ {
         &self,
         member: &MemberId,
         id: &DelegationId,
-    ) -> StoreResult<bool> {
-        self.applied(Change::Revoke {
+    ) -> StoreResult<Logged<bool>> {
+        self.found(Change::Revoke {
             member: member.clone(),
             id: id.clone(),
         })
         .await
-        .map(|applied| applied == Applied::Done)
     }
 }
 

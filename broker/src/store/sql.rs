@@ -181,6 +181,15 @@ pub const INSERT_LOG_ENTRY: &str =
 pub const INSERT_LOG_SUBJECT: &str = "INSERT INTO log_subjects (member_id, idx) VALUES ($1, $2)";
 pub const LOG_SIZE: &str = "SELECT size FROM log_head WHERE id = 1";
 pub const LOG_ENTRY: &str = "SELECT kind, body FROM log_entries WHERE idx = $1";
+/// Entries from an index on, in order, for `datacoop audit check-db`.
+pub const LOG_ENTRIES_FROM: &str =
+    "SELECT idx, body FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2";
+pub const SIGNED_CHECKPOINT: &str = "SELECT size, note FROM log_checkpoint WHERE id = 1";
+pub const FIRST_CHECKPOINT: &str =
+    "INSERT INTO log_checkpoint (id, size, note) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING";
+/// Replaces the signed checkpoint only if it is still the one of size `$3`.
+pub const NEXT_CHECKPOINT: &str =
+    "UPDATE log_checkpoint SET size = $1, note = $2 WHERE id = 1 AND size = $3";
 /// Entries about a member after an index, oldest first.
 pub const LOG_ABOUT: &str = "SELECT e.idx, e.kind, e.at FROM log_subjects s \
     JOIN log_entries e ON e.idx = s.idx \

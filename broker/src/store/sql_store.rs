@@ -189,7 +189,7 @@ macro_rules! sql_store {
             /// The body of `apply`, run in the store's task: queues the
             /// change, commits every queued change when its turn comes
             /// (`group`), and answers once the change's batch is durable.
-            async fn apply_now(self, change: Change) -> StoreResult<Applied> {
+            async fn apply_now(self, change: Change) -> StoreResult<$crate::store::Committed> {
                 let outcome = self.group.enqueue(change);
                 {
                     let _turn = self.group.turn().await;
@@ -231,14 +231,30 @@ macro_rules! sql_store {
                         match staged {
                             Ok((applied, logged)) if applied != Applied::Missing => {
                                 savepoint.commit().await?;
-                                size += i64::from(logged);
+                                let log_index = if logged {
+                                    size += 1;
+                                    Some(u64::try_from(size - 1).map_err(|_| {
+                                        StoreError::Corrupt("negative log size".into())
+                                    })?)
+                                } else {
+                                    None
+                                };
                                 effects.extend(own_effects);
                                 erasing |= leaving;
-                                outcomes.push((job.reply, Ok(applied)));
+                                outcomes.push((
+                                    job.reply,
+                                    Ok($crate::store::Committed { applied, log_index }),
+                                ));
                             }
                             other => {
                                 savepoint.rollback().await?;
-                                outcomes.push((job.reply, other.map(|(applied, _)| applied)));
+                                outcomes.push((
+                                    job.reply,
+                                    other.map(|(applied, _)| $crate::store::Committed {
+                                        applied,
+                                        log_index: None,
+                                    }),
+                                ));
                             }
                         }
                     }
@@ -769,7 +785,7 @@ macro_rules! sql_store {
                 }
             }
 
-            async fn apply(&self, change: Change) -> StoreResult<Applied> {
+            async fn apply(&self, change: Change) -> StoreResult<$crate::store::Committed> {
                 self.in_own_task(self.clone().apply_now(change)).await
             }
 
@@ -1121,6 +1137,65 @@ macro_rules! sql_store {
                     .bind(index)
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn log_entries(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+                let from = i64::try_from(from).unwrap_or(i64::MAX);
+                let rows = sqlx::query_as::<_, (i64, Vec<u8>)>(sql::LOG_ENTRIES_FROM)
+                    .bind(from)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map(|(index, body)| {
+                        u64::try_from(index)
+                            .map(|index| (index, body))
+                            .map_err(|_| StoreError::Corrupt("negative log index".into()))
+                    })
+                    .collect()
+            }
+
+            async fn signed_checkpoint(&self) -> StoreResult<Option<(u64, String)>> {
+                let row = sqlx::query_as::<_, (i64, String)>(sql::SIGNED_CHECKPOINT)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|(size, note)| {
+                    u64::try_from(size)
+                        .map(|size| (size, note))
+                        .map_err(|_| StoreError::Corrupt("negative checkpoint size".into()))
+                })
+                .transpose()
+            }
+
+            async fn advance_checkpoint(
+                &self,
+                previous: Option<u64>,
+                size: u64,
+                note: &str,
+            ) -> StoreResult<bool> {
+                let size = i64::try_from(size)
+                    .map_err(|_| StoreError::Corrupt("checkpoint size out of range".into()))?;
+                let done = match previous {
+                    None => {
+                        sqlx::query(sql::FIRST_CHECKPOINT)
+                            .bind(size)
+                            .bind(note)
+                            .execute(&self.pool)
+                            .await?
+                    }
+                    Some(previous) => {
+                        let previous = i64::try_from(previous).map_err(|_| {
+                            StoreError::Corrupt("checkpoint size out of range".into())
+                        })?;
+                        sqlx::query(sql::NEXT_CHECKPOINT)
+                            .bind(size)
+                            .bind(note)
+                            .bind(previous)
+                            .execute(&self.pool)
+                            .await?
+                    }
+                };
+                Ok(done.rows_affected() == 1)
             }
 
             async fn log_hashes(

@@ -301,7 +301,13 @@ async fn store_case(
 ) -> MemberId {
     let store = harness.store.as_ref();
     for old in store.rules_of(&Owner::Coop).await.unwrap() {
-        assert!(store.delete_rule(&Owner::Coop, &old.id).await.unwrap());
+        assert!(
+            store
+                .delete_rule(&Owner::Coop, &old.id)
+                .await
+                .unwrap()
+                .value
+        );
     }
     let member = Member {
         id: MemberId::generate(),

@@ -5,7 +5,7 @@
 //! `DATACOOP_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL database, so
 //! the two answer alike. Fixtures are in `storage_support.rs`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -231,7 +231,8 @@ async fn members_round_trip_with_their_token(store: Arc<dyn Store>) {
             token: token.clone(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Member(ada.clone()));
     assert_eq!(store.member(&ada.id).await.unwrap(), Some(ada.clone()));
     assert_eq!(
@@ -292,7 +293,7 @@ async fn members_list_in_creation_order_after_a_position(store: Arc<dyn Store>) 
 
     // Departed members are not listed, and a position at one still pages.
     let departed_position = first[1].0;
-    assert!(store.leave(&created[1], instant(20)).await.unwrap());
+    assert!(store.leave(&created[1], instant(20)).await.unwrap().value);
     let listed = store.list_members(None, 10).await.unwrap();
     assert_eq!(
         ids(&listed),
@@ -318,6 +319,7 @@ async fn member_patches_set_clear_and_keep(store: Arc<dyn Store>) {
         .update_member(&ada.id, &patch_accepting(true))
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(
         keep.display_name, ada.display_name,
@@ -337,6 +339,7 @@ async fn member_patches_set_clear_and_keep(store: Arc<dyn Store>) {
         )
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(
         renamed.display_name.as_ref().map(DisplayName::as_str),
@@ -355,6 +358,7 @@ async fn member_patches_set_clear_and_keep(store: Arc<dyn Store>) {
         )
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(cleared.display_name, None);
     assert_eq!(store.member(&ada.id).await.unwrap(), Some(cleared.clone()));
@@ -362,24 +366,27 @@ async fn member_patches_set_clear_and_keep(store: Arc<dyn Store>) {
     let unchanged = store
         .update_member(&ada.id, &MemberPatch::default())
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(unchanged, Some(cleared), "an empty patch changes nothing");
 
     assert_eq!(
         store
             .update_member(&MemberId::generate(), &MemberPatch::default())
             .await
-            .unwrap(),
+            .unwrap()
+            .value,
         None
     );
-    assert!(store.leave(&ada.id, instant(5)).await.unwrap());
+    assert!(store.leave(&ada.id, instant(5)).await.unwrap().value);
     let answer = store
         .apply(Change::UpdateMember {
             id: ada.id.clone(),
             patch: patch_accepting(false),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Missing, "a departed member is missing");
 }
 
@@ -427,7 +434,8 @@ async fn third_parties_round_trip_and_change_status(store: Arc<dyn Store>) {
             secret_hash: "$argon2id$hash".into(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::ThirdParty(lab.clone()));
     assert_eq!(store.third_party(&lab.id).await.unwrap(), Some(lab.clone()));
     assert_eq!(
@@ -444,6 +452,7 @@ async fn third_parties_round_trip_and_change_status(store: Arc<dyn Store>) {
         .set_third_party_status(&lab.id, ThirdPartyStatus::Suspended, later)
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(
         suspended,
@@ -469,6 +478,7 @@ async fn third_parties_round_trip_and_change_status(store: Arc<dyn Store>) {
         .set_third_party_status(&lab.id, ThirdPartyStatus::Active, instant(61))
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(reinstated.status, ThirdPartyStatus::Active);
     assert_eq!(
@@ -480,7 +490,8 @@ async fn third_parties_round_trip_and_change_status(store: Arc<dyn Store>) {
         store
             .set_third_party_status(&ThirdPartyId::generate(), ThirdPartyStatus::Active, later)
             .await
-            .unwrap(),
+            .unwrap()
+            .value,
         None
     );
     let answer = store
@@ -490,7 +501,8 @@ async fn third_parties_round_trip_and_change_status(store: Arc<dyn Store>) {
             at: later,
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Missing);
     assert_eq!(
         store.third_party(&ThirdPartyId::generate()).await.unwrap(),
@@ -580,6 +592,7 @@ async fn a_client_is_found_with_its_secret_hash(store: Arc<dyn Store>) {
         .set_third_party_status(&lab.id, ThirdPartyStatus::Suspended, instant(5))
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(
         store.client(&lab.client_id).await.unwrap(),
@@ -608,6 +621,7 @@ async fn rotating_a_secret_replaces_it_and_revokes_every_access_token(store: Arc
         .rotate_secret(&lab.id, "$argon2id$second", at)
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(
         rotated,
@@ -654,7 +668,8 @@ async fn rotating_a_secret_replaces_it_and_revokes_every_access_token(store: Arc
         store
             .rotate_secret(&ThirdPartyId::generate(), "h", at)
             .await
-            .unwrap(),
+            .unwrap()
+            .value,
         None
     );
     let answer = store
@@ -664,7 +679,8 @@ async fn rotating_a_secret_replaces_it_and_revokes_every_access_token(store: Arc
             at,
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Missing);
 }
 
@@ -725,6 +741,7 @@ async fn access_tokens_live_until_they_expire(store: Arc<dyn Store>) {
         .set_third_party_status(&lab.id, ThirdPartyStatus::Suspended, instant(2))
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(
         store
@@ -813,7 +830,8 @@ async fn rules_round_trip_in_creation_order_per_owner(store: Arc<dyn Store>) {
             rules: vec![windowed.clone(), named.clone()],
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Done);
     let coop = rule(&Owner::Coop, 2);
     store
@@ -867,13 +885,20 @@ async fn deleting_a_rule_needs_its_owner(store: Arc<dyn Store>) {
     let before = versions(&store).await;
 
     // Not the owner's rule, or no such rule: nothing changes.
-    assert!(!store.delete_rule(&bo_owner, &first.id).await.unwrap());
-    assert!(!store.delete_rule(&Owner::Coop, &first.id).await.unwrap());
+    assert!(!store.delete_rule(&bo_owner, &first.id).await.unwrap().value);
+    assert!(
+        !store
+            .delete_rule(&Owner::Coop, &first.id)
+            .await
+            .unwrap()
+            .value
+    );
     assert!(
         !store
             .delete_rule(&ada_owner, &RuleId::generate())
             .await
             .unwrap()
+            .value
     );
     let answer = store
         .apply(Change::DeleteRule {
@@ -881,7 +906,8 @@ async fn deleting_a_rule_needs_its_owner(store: Arc<dyn Store>) {
             id: second.id.clone(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Missing);
     assert_eq!(
         versions(&store).await,
@@ -891,7 +917,13 @@ async fn deleting_a_rule_needs_its_owner(store: Arc<dyn Store>) {
     assert_eq!(facts_of(&store, &ada.id).await.member_version, 1);
     assert_eq!(facts_of(&store, &bo.id).await.member_version, 0);
 
-    assert!(store.delete_rule(&ada_owner, &first.id).await.unwrap());
+    assert!(
+        store
+            .delete_rule(&ada_owner, &first.id)
+            .await
+            .unwrap()
+            .value
+    );
     assert_eq!(
         store.rules_of(&ada_owner).await.unwrap(),
         std::slice::from_ref(&second)
@@ -904,7 +936,11 @@ async fn deleting_a_rule_needs_its_owner(store: Arc<dyn Store>) {
         "§4: revoking a rule changes the very next decision"
     );
     assert!(
-        !store.delete_rule(&ada_owner, &first.id).await.unwrap(),
+        !store
+            .delete_rule(&ada_owner, &first.id)
+            .await
+            .unwrap()
+            .value,
         "a rule is deleted once"
     );
     assert_eq!(version_of(&store, &ada_owner).await, 2);
@@ -958,7 +994,8 @@ async fn personas_are_published_in_creation_order_with_their_rules(store: Arc<dy
             rules: rules.clone(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Done);
     store.create_persona(&open, &[]).await.unwrap();
 
@@ -1035,12 +1072,13 @@ async fn delegations_round_trip_with_a_monotonic_seq(store: Arc<dyn Store>) {
                 })
                 .await
                 .unwrap()
+                .applied
             {
                 Applied::Delegation(created) => created,
                 other => panic!("a delegation was answered {other:?}"),
             }
         } else {
-            store.create_delegation(asked).await.unwrap()
+            store.create_delegation(asked).await.unwrap().value
         };
         assert_eq!(
             datacoop_broker::domain::Delegation {
@@ -1075,11 +1113,18 @@ async fn delegations_round_trip_with_a_monotonic_seq(store: Arc<dyn Store>) {
 
     // Positions are never reused, even after the newest is revoked.
     let newest = stored.last().unwrap();
-    assert!(store.delete_delegation(&ada.id, &newest.id).await.unwrap());
+    assert!(
+        store
+            .delete_delegation(&ada.id, &newest.id)
+            .await
+            .unwrap()
+            .value
+    );
     let again = store
         .create_delegation(&delegation(&ada.id, &to_bo, &["location"], &["*"], 6))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert!(again.seq > newest.seq, "{} after {}", again.seq, newest.seq);
     assert_eq!(
         store.delegations_of(&ada.id).await.unwrap(),
@@ -1103,7 +1148,8 @@ async fn an_identical_scope_is_a_conflict(store: Arc<dyn Store>) {
             5,
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let owner = Owner::Member(ada.id.clone());
     assert_eq!(version_of(&store, &owner).await, 1);
 
@@ -1169,11 +1215,16 @@ async fn revoking_needs_the_delegating_member(store: Arc<dyn Store>) {
     let kept = store
         .create_delegation(&delegation(&ada.id, &to_bo, &["*"], &["*"], 3))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let before = versions(&store).await;
 
     assert!(
-        !store.delete_delegation(&bo.id, &kept.id).await.unwrap(),
+        !store
+            .delete_delegation(&bo.id, &kept.id)
+            .await
+            .unwrap()
+            .value,
         "only the delegating member revokes"
     );
     assert!(
@@ -1181,6 +1232,7 @@ async fn revoking_needs_the_delegating_member(store: Arc<dyn Store>) {
             .delete_delegation(&ada.id, &DelegationId::generate())
             .await
             .unwrap()
+            .value
     );
     let answer = store
         .apply(Change::Revoke {
@@ -1188,7 +1240,8 @@ async fn revoking_needs_the_delegating_member(store: Arc<dyn Store>) {
             id: kept.id.clone(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Missing);
     assert_eq!(
         store.delegations_of(&ada.id).await.unwrap(),
@@ -1206,7 +1259,8 @@ async fn revoking_needs_the_delegating_member(store: Arc<dyn Store>) {
             id: kept.id.clone(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Done);
     assert!(store.delegations_of(&ada.id).await.unwrap().is_empty());
     assert!(store.all_delegations().await.unwrap().is_empty());
@@ -1215,7 +1269,13 @@ async fn revoking_needs_the_delegating_member(store: Arc<dyn Store>) {
         2,
         "§4: revoking a delegation changes the very next decision"
     );
-    assert!(!store.delete_delegation(&ada.id, &kept.id).await.unwrap());
+    assert!(
+        !store
+            .delete_delegation(&ada.id, &kept.id)
+            .await
+            .unwrap()
+            .value
+    );
     assert_eq!(version_of(&store, &Owner::Member(ada.id)).await, 2);
 }
 
@@ -1256,7 +1316,7 @@ async fn delegators_are_counted_and_paged(store: Arc<dyn Store>) {
         .create_delegation(&delegation(&public.id, &to_careful, &["health"], &["*"], 7))
         .await
         .unwrap();
-    assert!(store.leave(&departed.id, instant(8)).await.unwrap());
+    assert!(store.leave(&departed.id, instant(8)).await.unwrap().value);
 
     assert_eq!(
         store.count_delegators(&to_proxy).await.unwrap(),
@@ -1369,7 +1429,7 @@ async fn owner_states_follow_members_personas_and_unknown_owners(store: Arc<dyn 
         .create_rules(&Owner::Coop, &[rule(&Owner::Coop, 5)])
         .await
         .unwrap();
-    assert!(store.leave(&departing.id, instant(6)).await.unwrap());
+    assert!(store.leave(&departing.id, instant(6)).await.unwrap().value);
 
     let owners = [
         accepting_owner.clone(),
@@ -1495,7 +1555,7 @@ async fn decision_facts_follow_every_change(store: Arc<dyn Store>) {
         .set_third_party_status(&lab.id, ThirdPartyStatus::Suspended, instant(4))
         .await
         .unwrap();
-    assert!(store.leave(&ada.id, instant(5)).await.unwrap());
+    assert!(store.leave(&ada.id, instant(5)).await.unwrap().value);
     let after = DecisionFacts {
         requester: Some((RequesterClass::Commercial, ThirdPartyStatus::Suspended)),
         member_active: false,
@@ -1558,7 +1618,8 @@ async fn every_consent_change_bumps_its_owners_version_once(store: Arc<dyn Store
             6,
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     store
         .delete_delegation(&ada.id, &delegated.id)
         .await
@@ -1605,7 +1666,8 @@ async fn leaving_erases_everything_but_the_access_log(db: Db) {
     let to_ada = store
         .create_delegation(&delegation(&bo.id, &ada_owner, &["*"], &["*"], 4))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let bo_rule = rule(&bo_owner, 4);
     store
         .create_rules(&bo_owner, std::slice::from_ref(&bo_rule))
@@ -1644,7 +1706,8 @@ async fn leaving_erases_everything_but_the_access_log(db: Db) {
             at: instant(9),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Done);
 
     assert_eq!(store.member(&ada.id).await.unwrap(), None);
@@ -1728,14 +1791,15 @@ async fn leaving_erases_everything_but_the_access_log(db: Db) {
 
 async fn leaving_twice_or_unknown_changes_nothing(store: Arc<dyn Store>) {
     let ada = enrol(&store, None, Registry::Public, 1).await;
-    assert!(store.leave(&ada.id, instant(2)).await.unwrap());
+    assert!(store.leave(&ada.id, instant(2)).await.unwrap().value);
     let before = versions(&store).await;
-    assert!(!store.leave(&ada.id, instant(3)).await.unwrap());
+    assert!(!store.leave(&ada.id, instant(3)).await.unwrap().value);
     assert!(
         !store
             .leave(&MemberId::generate(), instant(3))
             .await
             .unwrap()
+            .value
     );
     let answer = store
         .apply(Change::Leave {
@@ -1743,7 +1807,8 @@ async fn leaving_twice_or_unknown_changes_nothing(store: Arc<dyn Store>) {
             at: instant(4),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .applied;
     assert_eq!(answer, Applied::Missing);
     assert_eq!(versions(&store).await, before);
     assert_eq!(facts_of(&store, &ada.id).await.member_version, 1);
@@ -1755,7 +1820,7 @@ async fn a_member_who_left_can_write_nothing_more(store: Arc<dyn Store>) {
     let ada = enrol(&store, None, Registry::Public, 1).await;
     let bo = enrol_proxy(&store, 2).await;
     let lab = approve(&store, RequesterClass::Academic).await;
-    assert!(store.leave(&ada.id, instant(3)).await.unwrap());
+    assert!(store.leave(&ada.id, instant(3)).await.unwrap().value);
     let before = versions(&store).await;
     let owner = Owner::Member(ada.id.clone());
     assert!(matches!(
@@ -1993,7 +2058,7 @@ async fn a_subject_stands_for_its_member_for_its_third_party_only(store: Arc<dyn
             .unwrap(),
         None
     );
-    assert!(store.leave(&ada.id, instant(4)).await.unwrap());
+    assert!(store.leave(&ada.id, instant(4)).await.unwrap().value);
     assert_eq!(
         store.member_by_subject(&lab.id, &subject).await.unwrap(),
         None,
@@ -2501,7 +2566,7 @@ async fn rules_per_owner_are_limited(db: Db) {
     assert_eq!(store.rules_of(&owner).await.unwrap().len(), 3);
     assert_eq!(facts_of(&store, &ada.id).await.member_version, 2);
     // Deleting one makes room again.
-    assert!(store.delete_rule(&owner, &third.id).await.unwrap());
+    assert!(store.delete_rule(&owner, &third.id).await.unwrap().value);
     store
         .create_rules(&owner, &[rule(&owner, 7)])
         .await
@@ -2570,7 +2635,8 @@ async fn delegations_per_member_are_limited(db: Db) {
     let first = store
         .create_delegation(&delegation(&ada.id, &proxy, &["health"], &["*"], 4))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     store
         .create_delegation(&delegation(&ada.id, &proxy, &["location"], &["*"], 4))
         .await
@@ -2591,7 +2657,13 @@ async fn delegations_per_member_are_limited(db: Db) {
         .create_delegation(&delegation(&bo.id, &proxy, &["financial"], &["*"], 5))
         .await
         .unwrap();
-    assert!(store.delete_delegation(&ada.id, &first.id).await.unwrap());
+    assert!(
+        store
+            .delete_delegation(&ada.id, &first.id)
+            .await
+            .unwrap()
+            .value
+    );
     store
         .create_delegation(&delegation(&ada.id, &proxy, &["financial"], &["*"], 6))
         .await
@@ -2803,7 +2875,8 @@ async fn every_change_commits_with_its_log_entry(store: Arc<dyn Store>) {
             6,
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     store
         .update_member(&ada.id, &patch_accepting(true))
         .await
@@ -2820,20 +2893,22 @@ async fn every_change_commits_with_its_log_entry(store: Arc<dyn Store>) {
         .rotate_secret(&lab.id, "$argon2id$second", instant(9))
         .await
         .unwrap();
-    assert!(store.delete_rule(&own, &kept.id).await.unwrap());
+    assert!(store.delete_rule(&own, &kept.id).await.unwrap().value);
     assert!(
         store
             .delete_rule(&Owner::Coop, &coop_rule.id)
             .await
             .unwrap()
+            .value
     );
     assert!(
         store
             .delete_delegation(&ada.id, &delegated.id)
             .await
             .unwrap()
+            .value
     );
-    assert!(store.leave(&ada.id, instant(10)).await.unwrap());
+    assert!(store.leave(&ada.id, instant(10)).await.unwrap().value);
     assert_eq!(
         kinds_from(&store, 0).await,
         [
@@ -2890,12 +2965,19 @@ async fn a_change_that_changes_nothing_logs_nothing(store: Arc<dyn Store>) {
     let own = Owner::Member(ada.id.clone());
     let before = store.log_size().await.unwrap();
     // Missing: nothing to delete or revoke, no such third party.
-    assert!(!store.delete_rule(&own, &RuleId::generate()).await.unwrap());
+    assert!(
+        !store
+            .delete_rule(&own, &RuleId::generate())
+            .await
+            .unwrap()
+            .value
+    );
     assert!(
         !store
             .delete_delegation(&ada.id, &DelegationId::generate())
             .await
             .unwrap()
+            .value
     );
     assert!(
         store
@@ -2906,6 +2988,7 @@ async fn a_change_that_changes_nothing_logs_nothing(store: Arc<dyn Store>) {
             )
             .await
             .unwrap()
+            .value
             .is_none()
     );
     // Refused: a rule id that exists already.
@@ -3040,12 +3123,12 @@ async fn concurrent_changes_commit_together_and_a_refused_one_alone(store: Arc<d
             (id, store.create_rules(&own, &[new]).await)
         });
     }
-    let mut created = HashSet::new();
+    let mut created = HashMap::new();
     let mut refused = 0;
     while let Some(joined) = writes.join_next().await {
         match joined.unwrap() {
-            (id, Ok(())) => {
-                created.insert(id);
+            (id, Ok(logged)) => {
+                created.insert(id, logged.log_index.unwrap());
             }
             (_, Err(StoreError::Conflict)) => refused += 1,
             (_, Err(other)) => panic!("unexpected {other}"),
@@ -3068,7 +3151,9 @@ async fn concurrent_changes_commit_together_and_a_refused_one_alone(store: Arc<d
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let id = value["rules"][0]["id"].as_str().unwrap();
         let id = RuleId::parse(id).unwrap();
-        assert!(created.contains(&id) && stored.contains(&id), "{value}");
+        // Each change's receipt names its own entry.
+        assert_eq!(created.get(&id), Some(&index), "{value}");
+        assert!(stored.contains(&id), "{value}");
     }
 }
 
@@ -3107,7 +3192,7 @@ async fn the_stored_tree_is_the_tree_of_the_stored_entries(store: Arc<dyn Store>
     let size = store.log_size().await.unwrap();
     assert_eq!(size, 46);
     // The tree recomputed from the entries' bytes alone.
-    let mut recomputed = std::collections::HashMap::new();
+    let mut recomputed = HashMap::new();
     let mut leaves = Vec::new();
     for index in 0..size {
         let (_, body) = store.log_entry(index).await.unwrap().unwrap();
