@@ -8,6 +8,7 @@
     reason = "tests: a step that fails should fail the test loudly"
 )]
 
+mod audit;
 mod cli;
 mod consent;
 mod errors;

@@ -213,6 +213,18 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Kills the process at once (SIGKILL: no shutdown, no flush), as a
+    /// crash or a power cut would, and waits for it to be gone.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("send SIGKILL");
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the broker dies after SIGKILL")
+            .expect("wait for the broker");
+    }
+}
+
 /// Runs `datacoop ARGS` to completion with a clean environment plus `env`.
 pub async fn run_datacoop(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(binary_path())
