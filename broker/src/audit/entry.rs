@@ -8,8 +8,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::domain::MemberId;
 use crate::domain::rule::{Owner, Rule};
+use crate::domain::{Member, MemberId};
 use crate::store::Change;
 
 /// One entry, before it is appended: its type, the members it is about
@@ -34,15 +34,7 @@ impl Entry {
     /// touches neither consent nor membership (a new display name alone).
     pub fn of(change: &Change, at: DateTime<Utc>) -> Result<Option<Self>, EntryError> {
         let (kind, about, fields) = match change {
-            Change::Enrol { member, .. } => (
-                "member.joined",
-                vec![member.id.clone()],
-                json!({
-                    "member": member.id.as_str(),
-                    "registry": member.registry.as_str(),
-                    "accepts_delegations": member.accepts_delegations,
-                }),
-            ),
+            Change::Enrol { member, .. } => return Self::joined(member, at).map(Some),
             Change::UpdateMember { id, patch } => {
                 if patch.registry.is_none() && patch.accepts_delegations.is_none() {
                     return Ok(None);
@@ -148,6 +140,20 @@ impl Entry {
             ),
         };
         Self::new(kind, about, at, fields).map(Some)
+    }
+
+    /// The entry of a member joining the co-op.
+    pub fn joined(member: &Member, at: DateTime<Utc>) -> Result<Self, EntryError> {
+        Self::new(
+            "member.joined",
+            vec![member.id.clone()],
+            at,
+            json!({
+                "member": member.id.as_str(),
+                "registry": member.registry.as_str(),
+                "accepts_delegations": member.accepts_delegations,
+            }),
+        )
     }
 
     /// An entry of `kind` with `fields`, its `type` and `at` added.

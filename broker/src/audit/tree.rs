@@ -128,6 +128,23 @@ pub fn append(
         .collect())
 }
 
+/// The stored hashes of the roots of the complete subtrees a tree of
+/// `size` leaves splits into, largest first: of the hashes stored so far,
+/// all that later appends read (they write the rest themselves).
+pub fn peaks(size: u64) -> Result<Vec<u64>, TreeError> {
+    check_size(size)?;
+    let mut peaks = Vec::new();
+    let mut start = 0u64;
+    for level in (0..64u8).rev() {
+        let width = 1u64 << level;
+        if size & width != 0 {
+            peaks.push(tlog_tiles::stored_hash_index(level, start >> level));
+            start += width;
+        }
+    }
+    Ok(peaks)
+}
+
 /// The stored hashes that [`root`] reads.
 pub fn root_needs(size: u64) -> Result<Vec<u64>, TreeError> {
     check_size(size)?;

@@ -653,11 +653,16 @@ macro_rules! sql_store {
 
             async fn bulk_load_now(self, bulk: Bulk) -> StoreResult<()> {
                 use $crate::store::BULK_ROWS;
+                use $crate::audit::entry::Entry;
+                // Alone in the log: no batch of changes appends meanwhile.
+                let _commit = self.group.turn().await;
                 let _turn = match &self.mirror {
                     Some(mirror) => Some(mirror.writer().await),
                     None => None,
                 };
+                let now = $crate::clock::Clock::now(&$crate::clock::SystemClock);
                 let mut tx = self.pool.begin().await?;
+                let mut log = BulkLog::start(&mut tx).await?;
                 for chunk in bulk.members.chunks(BULK_ROWS) {
                     sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO members (id, display_name, registry, accepts_delegations, created_at) ",
@@ -673,18 +678,21 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::from_write)?;
+                    let entries = chunk
+                        .iter()
+                        .map(|member| Entry::joined(member, now))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    log.append(&mut tx, entries).await?;
                 }
                 let mut ignored = Vec::new();
                 for (third_party, secret_hash) in &bulk.third_parties {
-                    self.stage(
-                        &mut *tx,
-                        Change::ApproveThirdParty {
-                            third_party: third_party.clone(),
-                            secret_hash: secret_hash.clone(),
-                        },
-                        &mut ignored,
-                    )
-                    .await?;
+                    let change = Change::ApproveThirdParty {
+                        third_party: third_party.clone(),
+                        secret_hash: secret_hash.clone(),
+                    };
+                    let entry = Entry::of(&change, now)?;
+                    self.stage(&mut *tx, change, &mut ignored).await?;
+                    log.append(&mut tx, entry.into_iter().collect()).await?;
                 }
                 for persona in &bulk.personas {
                     sqlx::query(sql::INSERT_PERSONA)
@@ -695,6 +703,12 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(StoreError::from_write)?;
+                    let owner = Owner::Persona(persona.id.clone());
+                    let change = Change::PublishPersona {
+                        persona: persona.clone(),
+                        rules: bulk.rules.iter().filter(|rule| rule.owner == owner).cloned().collect(),
+                    };
+                    log.append(&mut tx, Entry::of(&change, now)?.into_iter().collect()).await?;
                 }
                 for chunk in bulk.rules.chunks(BULK_ROWS) {
                     sqlx::QueryBuilder::<$db>::new(
@@ -721,6 +735,21 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::from_write)?;
+                    // One entry per run of one owner's rules (a persona's
+                    // are in its `persona.published`).
+                    let mut entries = Vec::new();
+                    for run in chunk.chunk_by(|left, right| left.owner == right.owner) {
+                        let Some(first) = run.first() else { continue };
+                        if matches!(first.owner, Owner::Persona(_)) {
+                            continue;
+                        }
+                        let change = Change::AddRules {
+                            owner: first.owner.clone(),
+                            rules: run.to_vec(),
+                        };
+                        entries.extend(Entry::of(&change, now)?);
+                    }
+                    log.append(&mut tx, entries).await?;
                 }
                 for chunk in bulk.delegations.chunks(BULK_ROWS) {
                     sqlx::QueryBuilder::<$db>::new(
@@ -742,6 +771,12 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::from_write)?;
+                    let mut entries = Vec::with_capacity(chunk.len());
+                    for delegation in chunk {
+                        let change = Change::Delegate { delegation: delegation.clone() };
+                        entries.extend(Entry::of(&change, now)?);
+                    }
+                    log.append(&mut tx, entries).await?;
                 }
                 for chunk in bulk.versions.chunks(BULK_ROWS) {
                     sqlx::QueryBuilder::<$db>::new("INSERT INTO policy_versions (owner_kind, owner_id, version) ")
@@ -753,8 +788,117 @@ macro_rules! sql_store {
                         .await
                         .map_err(StoreError::from_write)?;
                 }
+                log.finish(&mut tx).await?;
                 tx.commit().await?;
                 self.load_mirror().await
+            }
+        }
+
+        /// The log's appends of a bulk load: entries in large multi-row
+        /// inserts, the tree's hashes computed in memory from only the
+        /// subtree roots the next append needs.
+        struct BulkLog {
+            next: i64,
+            known: std::collections::HashMap<u64, $crate::audit::tree::Hash>,
+        }
+
+        impl BulkLog {
+            /// Reads (and, on PostgreSQL, locks) the log's head.
+            async fn start(tx: &mut Tx) -> StoreResult<Self> {
+                let head: i64 = sqlx::query_scalar($dialect::LOG_HEAD)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let size = u64::try_from(head)
+                    .map_err(|_| StoreError::Corrupt("negative log size".into()))?;
+                let needs = Self::peaks(size)?;
+                let known = $store::read_hashes(&mut *tx, &needs).await?.into_iter().collect();
+                Ok(Self { next: head, known })
+            }
+
+            fn peaks(size: u64) -> StoreResult<Vec<i64>> {
+                $crate::audit::tree::peaks(size)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?
+                    .into_iter()
+                    .map(i64::try_from)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| StoreError::Corrupt("log hash index out of range".into()))
+            }
+
+            async fn append(
+                &mut self,
+                tx: &mut Tx,
+                entries: Vec<$crate::audit::entry::Entry>,
+            ) -> StoreResult<()> {
+                use $crate::audit::tree;
+                use $crate::store::BULK_ROWS;
+                let corrupt = |error: tree::TreeError| StoreError::Corrupt(error.to_string());
+                for chunk in entries.chunks(BULK_ROWS) {
+                    let mut hashes = Vec::with_capacity(chunk.len() * 2);
+                    let mut subjects = Vec::new();
+                    let first = self.next;
+                    for entry in chunk {
+                        let index = u64::try_from(self.next)
+                            .map_err(|_| StoreError::Corrupt("negative log index".into()))?;
+                        let new = tree::append(index, tree::leaf_hash(&entry.body), &self.known)
+                            .map_err(corrupt)?;
+                        for (stored, hash) in &new {
+                            let stored = i64::try_from(*stored).map_err(|_| {
+                                StoreError::Corrupt("log hash index out of range".into())
+                            })?;
+                            hashes.push((stored, hash.0));
+                        }
+                        self.known.extend(new);
+                        for member in &entry.about {
+                            subjects.push((member.as_str(), self.next));
+                        }
+                        self.next += 1;
+                    }
+                    // Keep only what later appends read.
+                    let needs: std::collections::HashSet<u64> = Self::peaks(u64::try_from(self.next).unwrap_or_default())?
+                        .into_iter()
+                        .filter_map(|index| u64::try_from(index).ok())
+                        .collect();
+                    self.known.retain(|index, _| needs.contains(index));
+                    let indexed = (first..).zip(chunk);
+                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_entries (idx, kind, body, at) ")
+                        .push_values(indexed, |mut row, (index, entry)| {
+                            row.push_bind(index)
+                                .push_bind(entry.kind)
+                                .push_bind(entry.body.as_slice())
+                                .push_bind(entry.at);
+                        })
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                    for rows in subjects.chunks(BULK_ROWS) {
+                        sqlx::QueryBuilder::<$db>::new("INSERT INTO log_subjects (member_id, idx) ")
+                            .push_values(rows, |mut row, (member, index)| {
+                                row.push_bind(*member).push_bind(*index);
+                            })
+                            .build()
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    for rows in hashes.chunks(BULK_ROWS) {
+                        sqlx::QueryBuilder::<$db>::new("INSERT INTO log_hashes (idx, hash) ")
+                            .push_values(rows, |mut row, (index, hash)| {
+                                row.push_bind(*index).push_bind(hash.as_slice());
+                            })
+                            .build()
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// Moves the log's head past every entry appended.
+            async fn finish(self, tx: &mut Tx) -> StoreResult<()> {
+                sqlx::query(sql::SET_LOG_SIZE)
+                    .bind(self.next)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
             }
         }
 

@@ -353,3 +353,25 @@ fn rfc9162_rebuilt_from_leaves_alone_matches_ct_merkle() {
         );
     }
 }
+
+/// A bulk load appends holding only the peaks (`tree::peaks`): one hash
+/// per set bit of the size, and every root still ct-merkle's.
+#[test]
+fn rfc9162_appends_from_the_peaks_alone_match_ct_merkle() {
+    let mut reference = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+    let mut known = HashMap::new();
+    let mut stored = HashMap::new();
+    for n in 0..LARGEST {
+        let entry = format!("entry {n}").into_bytes();
+        let new = tree::append(n, tree::leaf_hash(&entry), &known).unwrap();
+        stored.extend(new.iter().copied());
+        known.extend(new);
+        let peaks: Vec<u64> = tree::peaks(n + 1).unwrap();
+        known.retain(|index, _| peaks.contains(index));
+        assert_eq!(known.len(), peaks.len());
+        assert_eq!(peaks.len() as u32, (n + 1).count_ones());
+        reference.push(entry);
+        let root = tree::root(n + 1, &fetch(&stored, &tree::root_needs(n + 1).unwrap())).unwrap();
+        assert_eq!(&root.0[..], &reference.root().as_bytes()[..]);
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use datacoop_broker::audit::tree;
 use datacoop_broker::consent::Evaluator;
 use datacoop_broker::generate::{GenerateError, Report, Shape, generate};
 use datacoop_broker::policy::Policies;
@@ -44,6 +45,58 @@ async fn proxy_of(connection: &mut SqliteConnection, member: &str) -> Option<Str
     .fetch_optional(&mut *connection)
     .await
     .unwrap()
+}
+
+/// The generated co-op is in the verifiable log like any other: an entry
+/// per member and per delegation, a third party's approval, each
+/// persona's publication, and a tree whose stored hashes are the tree of
+/// the entries.
+async fn check_log(db: &mut SqliteConnection) {
+    for (kind, table) in [
+        ("member.joined", "members"),
+        ("delegation.created", "delegations"),
+        ("persona.published", "personas"),
+        ("third_party.approved", "third_parties"),
+    ] {
+        assert_eq!(
+            count(
+                db,
+                "SELECT count(*) FROM log_entries WHERE kind = $1",
+                Some(kind)
+            )
+            .await,
+            count(db, &format!("SELECT count(*) FROM {table}"), None).await,
+            "{kind}"
+        );
+    }
+    let size = count(db, "SELECT size FROM log_head", None).await;
+    assert_eq!(
+        size,
+        count(db, "SELECT count(*) FROM log_entries", None).await
+    );
+    let bodies: Vec<Vec<u8>> = sqlx::query_scalar("SELECT body FROM log_entries ORDER BY idx")
+        .fetch_all(&mut *db)
+        .await
+        .unwrap();
+    let mut rebuilt = tree::Rebuilt::default();
+    for body in &bodies {
+        rebuilt.push(tree::leaf_hash(body));
+    }
+    let hashes: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT idx, hash FROM log_hashes")
+        .fetch_all(&mut *db)
+        .await
+        .unwrap();
+    let known = hashes
+        .into_iter()
+        .map(|(index, hash)| {
+            (
+                u64::try_from(index).unwrap(),
+                tree::Hash(hash.try_into().unwrap()),
+            )
+        })
+        .collect();
+    let size = u64::try_from(size).unwrap();
+    assert_eq!(tree::root(size, &known).unwrap(), rebuilt.root());
 }
 
 /// Everything the report states, checked against the database.
@@ -146,6 +199,7 @@ async fn check(shape: Shape) {
                 >= 2
         );
     }
+    check_log(&mut db).await;
     assert_eq!(report.sample.is_empty(), shape.members == 0);
     for member in report.sample.iter().take(5) {
         assert_eq!(
