@@ -5,7 +5,9 @@
 //! without deciding anything.
 //!
 //! A third run measures `POST /v1/access` (a third party's read: the
-//! decision, the member's data, and the access-log row written).
+//! decision, the member's data, and the access-log row and verifiable-log
+//! entry written); a fourth, consent writes: `POST /v1/me/rules`, each
+//! request a different member's new rule with its log entry.
 //!
 //! Needs `wrk` (Debian package `wrk`). Database: `BENCH_DATABASE_URL`, or
 //! a fresh SQLite file. Members: `BENCH_MEMBERS` (default 1000), three
@@ -127,6 +129,23 @@ fn lua_script(path: &std::path::Path, url_path: &str, token: &str, bodies: &[Str
         "}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  local body = bodies[(i % #bodies) + 1]\n  \
          return wrk.format(\"POST\", \"{url_path}\", {{[\"Content-Type\"] = \"application/json\", \
          [\"Authorization\"] = \"Bearer {token}\"}}, body)\nend\n"
+    );
+    std::fs::write(path, lua).unwrap();
+}
+
+/// Every request a new rule of the next member (`tokens`), committed with
+/// its log entry.
+fn rules_script(path: &std::path::Path, tokens: &[String]) {
+    let mut lua = String::from("local tokens = {\n");
+    for token in tokens {
+        let _ = writeln!(lua, "  \"{token}\",");
+    }
+    lua.push_str(
+        "}\nlocal i = 0\nlocal body = [==[{\"effect\": \"allow\", \"action\": \"access\", \
+         \"requester\": {\"class\": \"public_body\"}, \"data_categories\": [\"household.energy\"], \
+         \"purposes\": [\"public_interest.climate\"]}]==]\nrequest = function()\n  i = i + 1\n  \
+         local token = tokens[(i % #tokens) + 1]\n  return wrk.format(\"POST\", \"/v1/me/rules\", \
+         {[\"Content-Type\"] = \"application/json\", [\"Authorization\"] = \"Bearer \" .. token}, body)\nend\n",
     );
     std::fs::write(path, lua).unwrap();
 }
@@ -314,6 +333,9 @@ async fn decisions() {
     let decisions_script = dir.path().join("decisions.lua");
     let echo_script = dir.path().join("echo.lua");
     let access_script = dir.path().join("access.lua");
+    let rules_path = dir.path().join("rules.lua");
+    let tokens: Vec<String> = (0..members).map(|index| format!("bench-{index}")).collect();
+    rules_script(&rules_path, &tokens);
     lua_script(&decisions_script, "/v1/decisions", ADMIN, &bodies);
     lua_script(&echo_script, "/bench/echo", ADMIN, &bodies);
     lua_script(&access_script, "/v1/access", access_token, &access_bodies);
@@ -333,7 +355,14 @@ async fn decisions() {
     .await
     .unwrap();
     let accesses = tokio::task::spawn_blocking({
+        let base = base.clone();
         let script = access_script.display().to_string();
+        move || wrk(&base, &script, seconds)
+    })
+    .await
+    .unwrap();
+    let rule_writes = tokio::task::spawn_blocking({
+        let script = rules_path.display().to_string();
         move || wrk(&base, &script, seconds)
     })
     .await
@@ -355,8 +384,12 @@ async fn decisions() {
         decisions.requests_per_second, decisions.p50, decisions.p99
     );
     println!(
-        "| POST /v1/access (decision, data, access-log write) | {:.0} | {} | {} |",
+        "| POST /v1/access (decision, data, access-log write, log entry) | {:.0} | {} | {} |",
         accesses.requests_per_second, accesses.p50, accesses.p99
+    );
+    println!(
+        "| POST /v1/me/rules (consent write, log entry) | {:.0} | {} | {} |",
+        rule_writes.requests_per_second, rule_writes.p50, rule_writes.p99
     );
     println!(
         "\nratio decisions/ceiling: {:.2}",
