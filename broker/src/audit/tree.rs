@@ -145,6 +145,12 @@ pub fn peaks(size: u64) -> Result<Vec<u64>, TreeError> {
     Ok(peaks)
 }
 
+/// The stored hash index of leaf `n`: every hash stored for the leaves
+/// before it has a smaller index, every later one a larger.
+pub fn first_stored_index(n: u64) -> u64 {
+    tlog_tiles::stored_hash_index(0, n)
+}
+
 /// The stored hashes that [`root`] reads.
 pub fn root_needs(size: u64) -> Result<Vec<u64>, TreeError> {
     check_size(size)?;

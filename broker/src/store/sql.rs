@@ -176,9 +176,6 @@ pub const LOG_UNMATCHED_ACCESS: &str = "INSERT INTO unmatched_access \
 /// The log's size once a batch's entries are in (its head read by
 /// `dialect::*::LOG_HEAD`).
 pub const SET_LOG_SIZE: &str = "UPDATE log_head SET size = $1 WHERE id = 1";
-pub const INSERT_LOG_ENTRY: &str =
-    "INSERT INTO log_entries (idx, kind, body, at) VALUES ($1, $2, $3, $4)";
-pub const INSERT_LOG_SUBJECT: &str = "INSERT INTO log_subjects (member_id, idx) VALUES ($1, $2)";
 pub const LOG_SIZE: &str = "SELECT size FROM log_head WHERE id = 1";
 pub const LOG_ENTRY: &str = "SELECT kind, body FROM log_entries WHERE idx = $1";
 /// Entries from an index on, in order, for `datacoop audit check-db`.

@@ -149,24 +149,73 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            /// Writes `entry` as log entry `index` in `tx`, in the
-            /// transaction of the change it records.
-            async fn append_entry(
+            /// Writes `entries` as log entries `first`, `first + 1`, … in
+            /// `tx`, in the transaction of the changes they record, with
+            /// the tree's new stored hashes (each leaf and every subtree it
+            /// completes), computed from `known`: the peaks of the tree of
+            /// `first` leaves are read from the database if missing, the
+            /// rest is written here. A few multi-row inserts in all.
+            async fn append_entries(
                 tx: &mut Tx,
-                index: i64,
-                entry: &$crate::audit::entry::Entry,
+                first: i64,
+                entries: &[$crate::audit::entry::Entry],
+                known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
             ) -> StoreResult<()> {
-                sqlx::query(sql::INSERT_LOG_ENTRY)
-                    .bind(index)
-                    .bind(entry.kind)
-                    .bind(entry.body.as_slice())
-                    .bind(entry.at)
-                    .execute(&mut *tx)
-                    .await?;
-                for member in &entry.about {
-                    sqlx::query(sql::INSERT_LOG_SUBJECT)
-                        .bind(member.as_str())
-                        .bind(index)
+                use $crate::audit::tree;
+                use $crate::store::BULK_ROWS;
+                let corrupt = |error: tree::TreeError| StoreError::Corrupt(error.to_string());
+                let out_of_range = || StoreError::Corrupt("log index out of range".into());
+                let start = u64::try_from(first).map_err(|_| out_of_range())?;
+                let missing: Vec<i64> = tree::peaks(start)
+                    .map_err(corrupt)?
+                    .into_iter()
+                    .filter(|peak| !known.contains_key(peak))
+                    .map(i64::try_from)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| out_of_range())?;
+                if !missing.is_empty() {
+                    known.extend(Self::read_hashes(&mut *tx, &missing).await?);
+                }
+                let mut hashes = Vec::with_capacity(entries.len() * 2);
+                let mut subjects = Vec::new();
+                for (index, entry) in (start..).zip(entries) {
+                    let new = tree::append(index, tree::leaf_hash(&entry.body), known)
+                        .map_err(corrupt)?;
+                    for (stored, hash) in &new {
+                        hashes.push((i64::try_from(*stored).map_err(|_| out_of_range())?, hash.0));
+                    }
+                    known.extend(new);
+                    let index = i64::try_from(index).map_err(|_| out_of_range())?;
+                    subjects.extend(entry.about.iter().map(|member| (member.as_str(), index)));
+                }
+                for (offset, chunk) in entries.chunks(BULK_ROWS).enumerate() {
+                    let from = first + i64::try_from(offset * BULK_ROWS).map_err(|_| out_of_range())?;
+                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_entries (idx, kind, body, at) ")
+                        .push_values((from..).zip(chunk), |mut row, (index, entry)| {
+                            row.push_bind(index)
+                                .push_bind(entry.kind)
+                                .push_bind(entry.body.as_slice())
+                                .push_bind(entry.at);
+                        })
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for rows in subjects.chunks(BULK_ROWS) {
+                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_subjects (member_id, idx) ")
+                        .push_values(rows, |mut row, (member, index)| {
+                            row.push_bind(*member).push_bind(*index);
+                        })
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for rows in hashes.chunks(BULK_ROWS) {
+                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_hashes (idx, hash) ")
+                        .push_values(rows, |mut row, (index, hash)| {
+                            row.push_bind(*index).push_bind(hash.as_slice());
+                        })
+                        .build()
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -201,66 +250,71 @@ macro_rules! sql_store {
                 outcome.await.map_err(|_| StoreError::Interrupted)?
             }
 
-            /// Commits `batch` in one transaction, each change in a
-            /// savepoint with its log entry, then shows the mirror what
-            /// committed and answers every change.
+            /// Commits `batch` in one transaction, then shows the mirror
+            /// what committed and answers every change. Each change is in
+            /// a savepoint of its own with its log entry, except a run of
+            /// third parties' calls, which is written in one savepoint with
+            /// a few multi-row inserts (and one by one if that fails).
             async fn commit_batch(&self, batch: Vec<$crate::store::group::Job>) {
                 let _turn = match &self.mirror {
                     Some(mirror) => Some(mirror.writer().await),
                     None => None,
                 };
-                let mut outcomes = Vec::with_capacity(batch.len());
-                let mut effects = Vec::new();
-                let mut erasing = false;
+                let mut state = BatchState {
+                    size: 0,
+                    known: std::collections::HashMap::new(),
+                    outcomes: Vec::with_capacity(batch.len()),
+                    effects: Vec::new(),
+                    erasing: false,
+                };
                 let committed = async {
                     let mut tx = self.pool.begin().await?;
                     let head: i64 = sqlx::query_scalar($dialect::LOG_HEAD)
                         .fetch_one(&mut *tx)
                         .await?;
-                    let mut size = head;
-                    // The tree's hashes this batch read or wrote: the next
-                    // append needs most of the last one's.
-                    let mut known = std::collections::HashMap::new();
-                    for job in batch {
-                        let leaving = matches!(job.change, Change::Leave { .. });
-                        let mut own_effects = Vec::new();
-                        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-                        let staged = self
-                            .stage_logged(&mut savepoint, job.change, size, &mut known, &mut own_effects)
-                            .await;
-                        match staged {
-                            Ok((applied, logged)) if applied != Applied::Missing => {
-                                savepoint.commit().await?;
-                                let log_index = if logged {
-                                    size += 1;
-                                    Some(u64::try_from(size - 1).map_err(|_| {
-                                        StoreError::Corrupt("negative log size".into())
-                                    })?)
-                                } else {
-                                    None
-                                };
-                                effects.extend(own_effects);
-                                erasing |= leaving;
-                                outcomes.push((
-                                    job.reply,
-                                    Ok($crate::store::Committed { applied, log_index }),
-                                ));
-                            }
-                            other => {
-                                savepoint.rollback().await?;
-                                outcomes.push((
-                                    job.reply,
-                                    other.map(|(applied, _)| $crate::store::Committed {
-                                        applied,
-                                        log_index: None,
-                                    }),
-                                ));
+                    state.size = head;
+                    let is_call = |job: &$crate::store::group::Job| {
+                        matches!(job.change, Change::Access(_) | Change::UnmatchedAccess(_))
+                    };
+                    let mut jobs = batch.into_iter().peekable();
+                    while let Some(job) = jobs.next() {
+                        if !is_call(&job) {
+                            self.commit_one(&mut tx, job, &mut state).await?;
+                            continue;
+                        }
+                        let mut run = vec![job];
+                        while let Some(next) = jobs.next_if(|job| is_call(job)) {
+                            run.push(next);
+                        }
+                        if run.len() > 1 {
+                            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                            match Self::stage_calls(&mut savepoint, &run, state.size, &mut state.known).await {
+                                Ok(entries) => {
+                                    savepoint.commit().await?;
+                                    for (job, index) in run.into_iter().zip(state.size..) {
+                                        let log_index = u64::try_from(index).ok();
+                                        state.outcomes.push((
+                                            job.reply,
+                                            Ok($crate::store::Committed { applied: Applied::Done, log_index }),
+                                        ));
+                                    }
+                                    state.size += entries;
+                                    continue;
+                                }
+                                Err(error) => {
+                                    savepoint.rollback().await?;
+                                    state.forget_from(state.size);
+                                    tracing::debug!(%error, calls = run.len(), "a run of calls is written one by one");
+                                }
                             }
                         }
+                        for job in run {
+                            self.commit_one(&mut tx, job, &mut state).await?;
+                        }
                     }
-                    if size != head {
+                    if state.size != head {
                         sqlx::query(sql::SET_LOG_SIZE)
-                            .bind(size)
+                            .bind(state.size)
                             .execute(&mut *tx)
                             .await?;
                     }
@@ -271,27 +325,132 @@ macro_rules! sql_store {
                 if let Err(error) = committed {
                     // Nothing of the batch committed: no change in it is
                     // acknowledged, whatever its savepoint said.
-                    tracing::error!(%error, changes = outcomes.len(), "a batch of changes did not commit");
-                    for (reply, _) in outcomes {
+                    tracing::error!(%error, changes = state.outcomes.len(), "a batch of changes did not commit");
+                    for (reply, _) in state.outcomes {
                         let _ = reply.send(Err(StoreError::Interrupted));
                     }
                     return;
                 }
                 if let Some(mirror) = &self.mirror {
-                    mirror.apply(&effects);
+                    mirror.apply(&state.effects);
                 }
-                if erasing {
+                if state.erasing {
                     if let Some(statement) = $dialect::AFTER_ERASURE {
                         if let Err(error) = sqlx::query(statement).execute(&self.pool).await {
                             tracing::error!(%error, "truncating the write-ahead log after an erasure failed");
                         }
                     }
                 }
-                for (reply, outcome) in outcomes {
+                for (reply, outcome) in state.outcomes {
                     // A caller that stopped waiting still had its change
                     // committed; nobody is left to tell.
                     let _ = reply.send(outcome);
                 }
+            }
+
+            /// Commits one change of a batch in a savepoint of its own.
+            async fn commit_one(
+                &self,
+                tx: &mut Tx,
+                job: $crate::store::group::Job,
+                state: &mut BatchState,
+            ) -> StoreResult<()> {
+                let leaving = matches!(job.change, Change::Leave { .. });
+                let mut own_effects = Vec::new();
+                let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                let staged = self
+                    .stage_logged(&mut savepoint, job.change, state.size, &mut state.known, &mut own_effects)
+                    .await;
+                match staged {
+                    Ok((applied, logged)) if applied != Applied::Missing => {
+                        savepoint.commit().await?;
+                        let log_index = if logged {
+                            state.size += 1;
+                            u64::try_from(state.size - 1).ok()
+                        } else {
+                            None
+                        };
+                        state.effects.extend(own_effects);
+                        state.erasing |= leaving;
+                        state
+                            .outcomes
+                            .push((job.reply, Ok($crate::store::Committed { applied, log_index })));
+                    }
+                    other => {
+                        savepoint.rollback().await?;
+                        state.forget_from(state.size);
+                        state.outcomes.push((
+                            job.reply,
+                            other.map(|(applied, _)| $crate::store::Committed {
+                                applied,
+                                log_index: None,
+                            }),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+
+            /// Writes a run of third parties' calls and their entries from
+            /// index `first`, with one multi-row insert per table; says how
+            /// many entries it wrote.
+            async fn stage_calls(
+                tx: &mut Tx,
+                run: &[$crate::store::group::Job],
+                first: i64,
+                known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
+            ) -> StoreResult<i64> {
+                let at = $crate::clock::Clock::now(&$crate::clock::SystemClock);
+                let mut entries = Vec::with_capacity(run.len());
+                let mut known_calls = Vec::new();
+                let mut unmatched_calls = Vec::new();
+                for job in run {
+                    match &job.change {
+                        Change::Access(call) => known_calls.push(call),
+                        Change::UnmatchedAccess(call) => unmatched_calls.push(call),
+                        _ => return Err(StoreError::Corrupt("not a third party's call".into())),
+                    }
+                    entries.extend($crate::audit::entry::Entry::of(&job.change, at)?);
+                }
+                if entries.len() != run.len() {
+                    return Err(StoreError::Corrupt("a call without its log entry".into()));
+                }
+                if !known_calls.is_empty() {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO access_log (member_id, third_party_id, purpose, action, decision, categories, at) ",
+                    )
+                    .push_values(&known_calls, |mut row, call| {
+                        row.push_bind(call.member.as_str())
+                            .push_bind(call.third_party.as_str())
+                            .push_bind(call.purpose.as_str())
+                            .push_bind($crate::store::rows::action_text(call.action))
+                            .push_bind($crate::store::rows::verdict_text(call.decision))
+                            .push_bind($crate::store::rows::logged_categories(&call.categories))
+                            .push_bind(call.at);
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if !unmatched_calls.is_empty() {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO unmatched_access (third_party_id, subject, purpose, action, decision, categories, at) ",
+                    )
+                    .push_values(&unmatched_calls, |mut row, call| {
+                        row.push_bind(call.third_party.as_str())
+                            .push_bind(call.subject.as_str())
+                            .push_bind(call.purpose.as_str())
+                            .push_bind($crate::store::rows::action_text(call.action))
+                            .push_bind($crate::store::rows::verdict_text(call.decision))
+                            .push_bind($crate::store::rows::logged_categories(&call.categories))
+                            .push_bind(call.at);
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::append_entries(tx, first, &entries, known).await?;
+                i64::try_from(entries.len()).map_err(|_| StoreError::Corrupt("too many calls".into()))
             }
 
             /// Stages `change` and, unless it changed nothing, its log
@@ -315,49 +474,8 @@ macro_rules! sql_store {
                 let Some(entry) = entry else {
                     return Ok((applied, false));
                 };
-                Self::append_entry(tx, index, &entry).await?;
-                Self::append_hashes(tx, index, &entry, known).await?;
+                Self::append_entries(tx, index, std::slice::from_ref(&entry), known).await?;
                 Ok((applied, true))
-            }
-
-            /// Writes the tree's new stored hashes for entry `index` (its
-            /// leaf and every subtree it completes), reading the ones it
-            /// needs from `known` or the database.
-            async fn append_hashes(
-                tx: &mut Tx,
-                index: i64,
-                entry: &$crate::audit::entry::Entry,
-                known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
-            ) -> StoreResult<()> {
-                use $crate::audit::tree;
-                let corrupt = |error: tree::TreeError| StoreError::Corrupt(error.to_string());
-                let index = u64::try_from(index)
-                    .map_err(|_| StoreError::Corrupt("negative log index".into()))?;
-                let missing: Vec<i64> = tree::append_needs(index)
-                    .map_err(corrupt)?
-                    .into_iter()
-                    .filter(|needed| !known.contains_key(needed))
-                    .map(i64::try_from)
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| StoreError::Corrupt("log hash index out of range".into()))?;
-                if !missing.is_empty() {
-                    known.extend(Self::read_hashes(&mut *tx, &missing).await?);
-                }
-                let new = tree::append(index, tree::leaf_hash(&entry.body), known).map_err(corrupt)?;
-                let mut insert =
-                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_hashes (idx, hash) ");
-                let mut rows = Vec::with_capacity(new.len());
-                for (stored, hash) in &new {
-                    let stored = i64::try_from(*stored)
-                        .map_err(|_| StoreError::Corrupt("log hash index out of range".into()))?;
-                    rows.push((stored, hash.0.to_vec()));
-                }
-                insert.push_values(&rows, |mut row, (stored, hash)| {
-                    row.push_bind(*stored).push_bind(hash.as_slice());
-                });
-                insert.build().execute(&mut *tx).await?;
-                known.extend(new);
-                Ok(())
             }
 
             /// Writes one change's statements in `tx`, noting what the
@@ -794,6 +912,30 @@ macro_rules! sql_store {
             }
         }
 
+        /// What a batch of changes has done so far.
+        struct BatchState {
+            /// The log's size with the changes committed so far.
+            size: i64,
+            /// The tree's stored hashes read or written by this batch.
+            known: std::collections::HashMap<u64, $crate::audit::tree::Hash>,
+            outcomes: Vec<(
+                tokio::sync::oneshot::Sender<StoreResult<$crate::store::Committed>>,
+                StoreResult<$crate::store::Committed>,
+            )>,
+            effects: Vec<Effect>,
+            erasing: bool,
+        }
+
+        impl BatchState {
+            /// Forgets the hashes of leaves from `size` on: a savepoint
+            /// that wrote them was rolled back.
+            fn forget_from(&mut self, size: i64) {
+                let Ok(size) = u64::try_from(size) else { return };
+                let first = $crate::audit::tree::first_stored_index(size);
+                self.known.retain(|index, _| *index < first);
+            }
+        }
+
         /// The log's appends of a bulk load: entries in large multi-row
         /// inserts, the tree's hashes computed in memory from only the
         /// subtree roots the next append needs.
@@ -829,66 +971,14 @@ macro_rules! sql_store {
                 tx: &mut Tx,
                 entries: Vec<$crate::audit::entry::Entry>,
             ) -> StoreResult<()> {
-                use $crate::audit::tree;
-                use $crate::store::BULK_ROWS;
-                let corrupt = |error: tree::TreeError| StoreError::Corrupt(error.to_string());
-                for chunk in entries.chunks(BULK_ROWS) {
-                    let mut hashes = Vec::with_capacity(chunk.len() * 2);
-                    let mut subjects = Vec::new();
-                    let first = self.next;
-                    for entry in chunk {
-                        let index = u64::try_from(self.next)
-                            .map_err(|_| StoreError::Corrupt("negative log index".into()))?;
-                        let new = tree::append(index, tree::leaf_hash(&entry.body), &self.known)
-                            .map_err(corrupt)?;
-                        for (stored, hash) in &new {
-                            let stored = i64::try_from(*stored).map_err(|_| {
-                                StoreError::Corrupt("log hash index out of range".into())
-                            })?;
-                            hashes.push((stored, hash.0));
-                        }
-                        self.known.extend(new);
-                        for member in &entry.about {
-                            subjects.push((member.as_str(), self.next));
-                        }
-                        self.next += 1;
-                    }
-                    // Keep only what later appends read.
-                    let needs: std::collections::HashSet<u64> = Self::peaks(u64::try_from(self.next).unwrap_or_default())?
-                        .into_iter()
-                        .filter_map(|index| u64::try_from(index).ok())
-                        .collect();
-                    self.known.retain(|index, _| needs.contains(index));
-                    let indexed = (first..).zip(chunk);
-                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_entries (idx, kind, body, at) ")
-                        .push_values(indexed, |mut row, (index, entry)| {
-                            row.push_bind(index)
-                                .push_bind(entry.kind)
-                                .push_bind(entry.body.as_slice())
-                                .push_bind(entry.at);
-                        })
-                        .build()
-                        .execute(&mut *tx)
-                        .await?;
-                    for rows in subjects.chunks(BULK_ROWS) {
-                        sqlx::QueryBuilder::<$db>::new("INSERT INTO log_subjects (member_id, idx) ")
-                            .push_values(rows, |mut row, (member, index)| {
-                                row.push_bind(*member).push_bind(*index);
-                            })
-                            .build()
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    for rows in hashes.chunks(BULK_ROWS) {
-                        sqlx::QueryBuilder::<$db>::new("INSERT INTO log_hashes (idx, hash) ")
-                            .push_values(rows, |mut row, (index, hash)| {
-                                row.push_bind(*index).push_bind(hash.as_slice());
-                            })
-                            .build()
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
+                $store::append_entries(tx, self.next, &entries, &mut self.known).await?;
+                self.next += i64::try_from(entries.len())
+                    .map_err(|_| StoreError::Corrupt("too many entries".into()))?;
+                // Keep only what later appends read.
+                let peaks: std::collections::HashSet<i64> =
+                    Self::peaks(u64::try_from(self.next).unwrap_or_default())?.into_iter().collect();
+                self.known
+                    .retain(|index, _| i64::try_from(*index).is_ok_and(|index| peaks.contains(&index)));
                 Ok(())
             }
 

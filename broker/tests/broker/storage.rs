@@ -3177,20 +3177,59 @@ async fn the_stored_tree_is_the_tree_of_the_stored_entries(store: Arc<dyn Store>
             .await
             .unwrap();
     }
+    // With 60 third parties' calls among them, known subjects and not:
+    // runs of calls commit with multi-row inserts, each at its receipt.
+    let lab = approve(&store, RequesterClass::Academic).await;
     let mut writes = tokio::task::JoinSet::new();
     for index in 0..40 {
         let store = Arc::clone(&store);
         let own = own.clone();
         writes.spawn(async move {
-            store
+            let logged = store
                 .create_rules(&own, &[rule(&own, 10 + index)])
                 .await
                 .unwrap();
+            (logged.log_index.unwrap(), "rules.created".to_owned())
         });
     }
-    writes.join_all().await;
+    for index in 0..60 {
+        let store = Arc::clone(&store);
+        let (ada, lab) = (ada.id.clone(), lab.id.clone());
+        writes.spawn(async move {
+            if index % 3 == 0 {
+                let subject = format!("sub_nobody_{index}");
+                let logged = store
+                    .log_unmatched_access(&UnmatchedAccess {
+                        third_party: lab,
+                        subject: subject.clone(),
+                        purpose: "research".into(),
+                        action: Action::Access,
+                        decision: Verdict::Deny,
+                        categories: Vec::new(),
+                        at: instant(3),
+                    })
+                    .await
+                    .unwrap();
+                (logged.log_index.unwrap(), subject)
+            } else {
+                let logged = store
+                    .log_access(&access(&ada, &lab, "research", 2))
+                    .await
+                    .unwrap();
+                (logged.log_index.unwrap(), ada.to_string())
+            }
+        });
+    }
+    let receipts = writes.join_all().await;
     let size = store.log_size().await.unwrap();
-    assert_eq!(size, 46);
+    assert_eq!(size, 107);
+    let distinct: HashSet<u64> = receipts.iter().map(|(index, _)| *index).collect();
+    assert_eq!(distinct.len(), 100, "one index per write");
+    for (index, names) in &receipts {
+        let (_, body) = store.log_entry(*index).await.unwrap().unwrap();
+        let body = String::from_utf8(body).unwrap();
+        assert!(body.contains(names.as_str()), "entry {index}: {body}");
+    }
     // The tree recomputed from the entries' bytes alone.
     let mut recomputed = HashMap::new();
     let mut leaves = Vec::new();
@@ -3200,7 +3239,7 @@ async fn the_stored_tree_is_the_tree_of_the_stored_entries(store: Arc<dyn Store>
         leaves.push(leaf);
         recomputed.extend(tree::append(index, leaf, &recomputed).unwrap());
     }
-    for at in [1, 2, 5, 6, 7, 31, 46] {
+    for at in [1, 2, 5, 6, 7, 31, 46, 64, 100, 107] {
         assert_eq!(
             stored_root(&store, at).await,
             tree::root(at, &recomputed).unwrap(),
