@@ -15,6 +15,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Where batches of changes commit: the same pool (PostgreSQL takes
+    /// many writers at once).
+    writer: PgPool,
     /// Always `None`: replicas write behind each other's backs, so every
     /// decision reads the database.
     mirror: Option<std::sync::Arc<Mirror>>,
@@ -35,6 +38,7 @@ impl PgStore {
             .connect_with(options)
             .await?;
         Ok(Self {
+            writer: pool.clone(),
             pool,
             mirror: None,
             limits,

@@ -268,7 +268,7 @@ macro_rules! sql_store {
                     erasing: false,
                 };
                 let committed = async {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     let head: i64 = sqlx::query_scalar($dialect::LOG_HEAD)
                         .fetch_one(&mut *tx)
                         .await?;
@@ -779,7 +779,7 @@ macro_rules! sql_store {
                     None => None,
                 };
                 let now = $crate::clock::Clock::now(&$crate::clock::SystemClock);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let mut log = BulkLog::start(&mut tx).await?;
                 for chunk in bulk.members.chunks(BULK_ROWS) {
                     sqlx::QueryBuilder::<$db>::new(
@@ -1008,6 +1008,7 @@ macro_rules! sql_store {
             async fn close(&self) {
                 self.writes.close();
                 self.writes.wait().await;
+                self.writer.close().await;
                 self.pool.close().await;
             }
 

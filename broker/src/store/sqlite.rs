@@ -27,6 +27,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Where batches of changes commit: a connection of their own, so a
+    /// commit never waits behind reads for a connection of `pool` (SQLite
+    /// takes one writer at a time; reads go on beside it, WAL).
+    writer: SqlitePool,
     mirror: Option<Arc<Mirror>>,
     limits: Limits,
     /// The writes under way, each in a task of its own.
@@ -54,7 +58,7 @@ impl SqliteStore {
         } else {
             Some(Arc::new(lock(options.get_filename())?))
         };
-        let pool = SqlitePoolOptions::new()
+        let pool_options = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(u32::from(in_memory))
             .idle_timeout(if in_memory {
@@ -66,10 +70,20 @@ impl SqliteStore {
                 None
             } else {
                 Some(Duration::from_secs(3600))
-            })
-            .connect_with(options)
-            .await?;
+            });
+        let pool = pool_options.clone().connect_with(options.clone()).await?;
+        // An in-memory database is one connection: it is the writer too.
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .connect_with(options)
+                .await?
+        };
         Ok(Self {
+            writer,
             pool,
             mirror: Some(Arc::new(Mirror::default())),
             limits,
