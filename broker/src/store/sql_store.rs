@@ -236,18 +236,29 @@ macro_rules! sql_store {
             }
 
             /// The body of `apply`, run in the store's task: queues the
-            /// change, commits every queued change when its turn comes
-            /// (`group`), and answers once the change's batch is durable.
+            /// change, then either gets its outcome (another change's turn
+            /// committed it) or gets the turn and commits every queued
+            /// change itself (`group`); answers once the change's batch is
+            /// durable. A change committed by another's turn does not wait
+            /// for a turn of its own: were it to, every change would queue
+            /// behind turns with nothing left to commit, and batches would
+            /// shrink to one change each.
             async fn apply_now(self, change: Change) -> StoreResult<$crate::store::Committed> {
-                let outcome = self.group.enqueue(change);
-                {
-                    let _turn = self.group.turn().await;
-                    let batch = self.group.take();
-                    if !batch.is_empty() {
-                        self.commit_batch(batch).await;
+                let mut outcome = self.group.enqueue(change);
+                loop {
+                    tokio::select! {
+                        biased;
+                        answered = &mut outcome => {
+                            return answered.map_err(|_| StoreError::Interrupted)?;
+                        }
+                        _turn = self.group.turn() => {
+                            let batch = self.group.take();
+                            if !batch.is_empty() {
+                                self.commit_batch(batch).await;
+                            }
+                        }
                     }
                 }
-                outcome.await.map_err(|_| StoreError::Interrupted)?
             }
 
             /// Commits `batch` in one transaction, then shows the mirror
