@@ -24,6 +24,9 @@ pub struct Mirror {
     state: RwLock<Option<State>>,
     /// Held from the start of a mirrored write until the mirror shows it.
     writer: tokio::sync::Mutex<()>,
+    /// Tokens' third parties and subjects' members, forgotten whenever a
+    /// write that may change them is shown.
+    calls: super::cache::CallCache,
 }
 
 /// What a committed write changed of the mirrored facts.
@@ -185,8 +188,19 @@ impl Mirror {
         self.writer.lock().await
     }
 
+    /// What third parties' calls read, from memory.
+    pub fn calls(&self) -> &super::cache::CallCache {
+        &self.calls
+    }
+
     /// Shows what a write just committed.
     pub fn apply(&self, effects: &[Effect]) {
+        if effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::ThirdParty { .. } | Effect::Left(_)))
+        {
+            self.calls.forget();
+        }
         self.write(|state| {
             for effect in effects {
                 match effect {

@@ -12,6 +12,7 @@
 
 #[macro_use]
 mod dialect;
+mod cache;
 mod group;
 mod mirror;
 mod rows;

@@ -130,6 +130,7 @@ pub const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens \
     (token_hash, third_party_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
 pub const THIRD_PARTY_BY_TOKEN: &str = "SELECT t.seq, t.id, t.name, t.class, t.status, t.webhook_url, t.client_id, t.created_at, t.updated_at FROM access_tokens a \
     JOIN third_parties t ON t.id = a.third_party_id WHERE a.token_hash = $1 AND a.expires_at > $2";
+pub const ACCESS_TOKEN_EXPIRY: &str = "SELECT expires_at FROM access_tokens WHERE token_hash = $1";
 pub const ROTATE_SECRET: &str = "UPDATE third_parties SET client_secret_hash = $1, updated_at = $2 \
     WHERE id = $3 RETURNING seq, id, name, class, status, webhook_url, client_id, created_at, updated_at";
 pub const DELETE_ACCESS_TOKENS_OF: &str = "DELETE FROM access_tokens WHERE third_party_id = $1";

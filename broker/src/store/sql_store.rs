@@ -1308,13 +1308,30 @@ macro_rules! sql_store {
                 token: &$crate::credentials::TokenHash,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<Option<$crate::domain::ThirdParty>> {
-                sqlx::query_as::<_, ThirdPartyRow>(sql::THIRD_PARTY_BY_TOKEN)
+                let calls = self.mirror.as_deref().map($crate::store::mirror::Mirror::calls);
+                if let Some(known) = calls.and_then(|calls| calls.token(token, now)) {
+                    return Ok(Some(known));
+                }
+                let generation = calls.map($crate::store::cache::CallCache::generation);
+                let found = sqlx::query_as::<_, ThirdPartyRow>(sql::THIRD_PARTY_BY_TOKEN)
                     .bind(token.as_bytes())
                     .bind(now)
                     .fetch_optional(&self.pool)
                     .await?
                     .map(|row| row.into_domain().map(|(_, third_party)| third_party))
-                    .transpose()
+                    .transpose()?;
+                if let (Some(calls), Some(generation), Some(third_party)) = (calls, generation, &found) {
+                    let expires_at = sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+                        sql::ACCESS_TOKEN_EXPIRY,
+                    )
+                    .bind(token.as_bytes())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    if let Some(expires_at) = expires_at {
+                        calls.remember_token(generation, token, third_party.clone(), expires_at);
+                    }
+                }
+                Ok(found)
             }
 
             async fn put_data(
@@ -1527,12 +1544,21 @@ macro_rules! sql_store {
                 third_party: &$crate::domain::ThirdPartyId,
                 subject: &str,
             ) -> StoreResult<Option<$crate::domain::MemberId>> {
-                Ok(sqlx::query_scalar::<_, String>(sql::MEMBER_BY_SUBJECT)
+                let calls = self.mirror.as_deref().map($crate::store::mirror::Mirror::calls);
+                if let Some(known) = calls.and_then(|calls| calls.subject(third_party, subject)) {
+                    return Ok(Some(known));
+                }
+                let generation = calls.map($crate::store::cache::CallCache::generation);
+                let found = sqlx::query_scalar::<_, String>(sql::MEMBER_BY_SUBJECT)
                     .bind(third_party.as_str())
                     .bind(subject)
                     .fetch_optional(&self.pool)
                     .await?
-                    .map($crate::domain::MemberId::from_trusted))
+                    .map($crate::domain::MemberId::from_trusted);
+                if let (Some(calls), Some(generation), Some(member)) = (calls, generation, &found) {
+                    calls.remember_subject(generation, third_party, subject, member.clone());
+                }
+                Ok(found)
             }
 
             async fn access_log(

@@ -50,7 +50,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
-            .pragma("secure_delete", "ON");
+            .pragma("secure_delete", "ON")
+            .pragma("mmap_size", "268435456");
         // An in-memory database lives in one connection: keep exactly one.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let lock = if in_memory {

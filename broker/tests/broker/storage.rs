@@ -123,6 +123,7 @@ storage_suite!(
         every_access_is_logged_known_subject_or_not,
         concurrent_changes_commit_together_and_a_refused_one_alone,
         the_stored_tree_is_the_tree_of_the_stored_entries,
+        what_a_call_reads_follows_every_write_at_once,
     ],
     databases: [
         leaving_erases_everything_but_the_access_log,
@@ -3256,4 +3257,82 @@ async fn the_stored_tree_is_the_tree_of_the_stored_entries(store: Arc<dyn Store>
         let proof = tree::inclusion_proof(index, size, &known).unwrap();
         tree::verify_inclusion(leaf, index, size, root, &proof).unwrap();
     }
+}
+
+/// A third party's token and a subject, read again and again (the SQLite
+/// store answers them from memory), follow each acknowledged write at
+/// once: suspension, a new secret, a token's expiry, a member leaving.
+async fn what_a_call_reads_follows_every_write_at_once(store: Arc<dyn Store>) {
+    let lab = approve(&store, RequesterClass::Academic).await;
+    let ada = enrol(&store, None, Registry::Public, 1).await;
+    let token = TokenHash::of("dct_cache-check-token-0123456789abcdefgh");
+    store
+        .issue_access_token(&token, &lab.id, instant(2), instant(100))
+        .await
+        .unwrap();
+    let subject = store
+        .connect(&ada.id, &lab.id, "sub_cache_check", instant(2))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let holder = store
+            .third_party_by_token(&token, instant(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            holder.map(|third_party| third_party.status),
+            Some(ThirdPartyStatus::Active)
+        );
+        assert_eq!(
+            store.member_by_subject(&lab.id, &subject).await.unwrap(),
+            Some(ada.id.clone())
+        );
+    }
+    // Expired: past its instant, the token holds nothing.
+    assert_eq!(
+        store
+            .third_party_by_token(&token, instant(100))
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .set_third_party_status(&lab.id, ThirdPartyStatus::Suspended, instant(4))
+        .await
+        .unwrap();
+    let holder = store
+        .third_party_by_token(&token, instant(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        holder.map(|third_party| third_party.status),
+        Some(ThirdPartyStatus::Suspended)
+    );
+    store
+        .set_third_party_status(&lab.id, ThirdPartyStatus::Active, instant(6))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .third_party_by_token(&token, instant(7))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store
+        .rotate_secret(&lab.id, "$argon2id$second", instant(8))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .third_party_by_token(&token, instant(9))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.leave(&ada.id, instant(10)).await.unwrap().value);
+    assert_eq!(
+        store.member_by_subject(&lab.id, &subject).await.unwrap(),
+        None
+    );
 }
