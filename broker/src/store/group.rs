@@ -25,10 +25,21 @@ pub struct Job {
     pub reply: oneshot::Sender<StoreResult<Committed>>,
 }
 
+/// The peaks of the log's tree (`audit::tree::peaks`) as the last batch
+/// left it, with the size they are of.
+pub type Peaks = (
+    i64,
+    std::collections::HashMap<u64, crate::audit::tree::Hash>,
+);
+
 #[derive(Default)]
 pub struct GroupCommit {
     pending: Mutex<Vec<Job>>,
-    turn: tokio::sync::Mutex<()>,
+    /// Held by whoever commits; it holds the peaks the last batch left,
+    /// which the next one reads instead of the database when the log's
+    /// size is still theirs (on PostgreSQL another replica may have moved
+    /// it).
+    turn: tokio::sync::Mutex<Option<Peaks>>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -49,7 +60,7 @@ impl GroupCommit {
     }
 
     /// Waits for the turn to commit.
-    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, Option<Peaks>> {
         self.turn.lock().await
     }
 

@@ -251,10 +251,10 @@ macro_rules! sql_store {
                         answered = &mut outcome => {
                             return answered.map_err(|_| StoreError::Interrupted)?;
                         }
-                        _turn = self.group.turn() => {
+                        mut turn = self.group.turn() => {
                             let batch = self.group.take();
                             if !batch.is_empty() {
-                                self.commit_batch(batch).await;
+                                self.commit_batch(batch, &mut turn).await;
                             }
                         }
                     }
@@ -266,7 +266,11 @@ macro_rules! sql_store {
             /// a savepoint of its own with its log entry, except a run of
             /// third parties' calls, which is written in one savepoint with
             /// a few multi-row inserts (and one by one if that fails).
-            async fn commit_batch(&self, batch: Vec<$crate::store::group::Job>) {
+            async fn commit_batch(
+                &self,
+                batch: Vec<$crate::store::group::Job>,
+                peaks: &mut Option<$crate::store::group::Peaks>,
+            ) {
                 let _turn = match &self.mirror {
                     Some(mirror) => Some(mirror.writer().await),
                     None => None,
@@ -284,6 +288,9 @@ macro_rules! sql_store {
                         .fetch_one(&mut *tx)
                         .await?;
                     state.size = head;
+                    if let Some((_, known)) = peaks.take().filter(|(size, _)| *size == head) {
+                        state.known = known;
+                    }
                     let is_call = |job: &$crate::store::group::Job| {
                         matches!(job.change, Change::Access(_) | Change::UnmatchedAccess(_))
                     };
@@ -333,6 +340,19 @@ macro_rules! sql_store {
                     Ok::<(), StoreError>(())
                 }
                 .await;
+                if committed.is_ok() {
+                    // What the next batch's appends read of this one's.
+                    if let Ok(size) = u64::try_from(state.size) {
+                        if let Ok(kept) = $crate::audit::tree::peaks(size) {
+                            let known = std::mem::take(&mut state.known);
+                            let kept = kept
+                                .into_iter()
+                                .filter_map(|index| known.get(&index).map(|hash| (index, *hash)))
+                                .collect();
+                            *peaks = Some((state.size, kept));
+                        }
+                    }
+                }
                 if let Err(error) = committed {
                     // Nothing of the batch committed: no change in it is
                     // acknowledged, whatever its savepoint said.
@@ -784,7 +804,8 @@ macro_rules! sql_store {
                 use $crate::store::BULK_ROWS;
                 use $crate::audit::entry::Entry;
                 // Alone in the log: no batch of changes appends meanwhile.
-                let _commit = self.group.turn().await;
+                let mut commit = self.group.turn().await;
+                *commit = None;
                 let _turn = match &self.mirror {
                     Some(mirror) => Some(mirror.writer().await),
                     None => None,
