@@ -4,9 +4,11 @@
 //! own so one refused change leaves the others whole. No change is
 //! answered before the transaction holding it is durable.
 //!
-//! Leader and followers: every change queues itself, then waits for the
-//! commit turn; whoever gets the turn commits every change queued by then
-//! (its own, unless an earlier holder took it). Each change still runs in
+//! Leader and followers: every change queues itself, then waits for its
+//! outcome or the commit turn, whichever comes first; whoever gets the
+//! turn commits every change queued by then (its own, unless an earlier
+//! holder took it). A change that an earlier turn committed returns
+//! without a turn of its own. Each change still runs in
 //! its own store task (`in_own_task`), so a dropped request changes
 //! nothing of this.
 
