@@ -526,3 +526,75 @@ async fn two_brokers_on_one_postgres_write_one_linear_history() {
     let (ok, text) = check_db(database.url()).await;
     assert!(ok, "{text}");
 }
+
+/// A changed tree hash: `check-db` names it, a member's `verify` finds
+/// their entry's proof broken, and a changed subtree hash that new
+/// appends build on is never signed over.
+#[tokio::test]
+async fn a_changed_tree_hash_is_caught_and_never_signed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let options = || BrokerOptions::new(&url).env("DATACOOP_ADMIN_TOKEN", ADMIN);
+    let broker = Broker::start(options()).await;
+    let admin = client(&broker).with_token(ADMIN);
+    let (_, ada_token, first) = enrol(&admin, None).await;
+    assert_eq!(first, 0);
+    for _ in 0..3 {
+        enrol(&admin, None).await;
+    }
+    let state = dir.path().join("verify.json");
+    let (ok, text) = verify(&broker.base_url, &state, Some(&ada_token)).await;
+    assert!(ok, "{text}");
+    broker.stop().await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let stored = |index: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT hash FROM log_hashes WHERE idx = ?")
+                .bind(index)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let set = |index: i64, hash: Vec<u8>| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE log_hashes SET hash = ? WHERE idx = ?")
+                .bind(hash)
+                .bind(index)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    // Stored hash 1 is entry 1's leaf, the sibling in entry 0's proof.
+    let leaf = stored(1).await;
+    set(1, vec![7; 32]).await;
+    let (ok, text) = check_db(&url).await;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("stored tree hash 1 (written with entry 1)"),
+        "{text}"
+    );
+    let broker = Broker::start(options()).await;
+    let (ok, text) = verify(&broker.base_url, &state, Some(&ada_token)).await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("entry 0 about you"), "{text}");
+    broker.stop().await;
+    set(1, leaf).await;
+    assert!(check_db(&url).await.0);
+
+    // Stored hash 6 is the root of the four entries, a peak that the next
+    // append builds on: the broker refuses to sign the tree it gives.
+    set(6, vec![9; 32]).await;
+    pool.close().await;
+    let broker = Broker::start(options()).await;
+    let admin = client(&broker).with_token(ADMIN);
+    enrol(&admin, None).await;
+    let refused = admin.audit_checkpoint().await.unwrap_err();
+    assert_eq!(refused.status().map(|status| status.as_u16()), Some(500));
+    let (_, stderr) = broker.stop().await;
+    assert!(stderr.contains("refusing to sign"), "{stderr}");
+    assert!(!check_db(&url).await.0);
+}
