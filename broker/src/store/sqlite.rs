@@ -1,6 +1,7 @@
 //! The embedded default: one SQLite file, WAL, foreign keys on, a busy
 //! timeout, `secure_delete` so erased data does not linger in the file,
-//! and `synchronous = FULL` so an acknowledged write survives power loss.
+//! `synchronous = FULL` so an acknowledged write survives power loss, and
+//! reads through `mmap` (up to 256 MiB of the file; fewer system calls).
 //!
 //! One process serves a file: it holds an exclusive lock on `FILE.lock`
 //! for as long as the store lives, which lets decisions read the
