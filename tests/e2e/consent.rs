@@ -42,15 +42,18 @@ async fn decisions_survive_a_restart(database_url: &str) {
         .await
         .unwrap();
     let ada_client = client(&first).with_token(&ada.token);
-    let allow = ada_client
+    let mut allow = ada_client
         .create_my_rule(&rule(Effect::Allow, &["health"], &["research"]))
         .await
         .unwrap();
+    // Read back, a rule carries no receipt.
+    assert!(allow.log_index.take().is_some());
     assert!(allow.cedar.contains("permit"));
-    let deny = ada_client
+    let mut deny = ada_client
         .create_my_rule(&rule(Effect::Deny, &["health.condition"], &["*"]))
         .await
         .unwrap();
+    assert!(deny.log_index.take().is_some());
     let coop = admin
         .create_coop_rule(&RuleBody {
             requester: RequesterSelector::Any,
@@ -58,7 +61,7 @@ async fn decisions_survive_a_restart(database_url: &str) {
         })
         .await
         .unwrap();
-    let persona = admin
+    let mut persona = admin
         .create_persona(&CreatePersona {
             name: "Strictly private".into(),
             description: "Shares nothing with anyone.".into(),
@@ -70,6 +73,7 @@ async fn decisions_survive_a_restart(database_url: &str) {
         })
         .await
         .unwrap();
+    assert!(persona.log_index.take().is_some());
     let question = DecisionRequest {
         member: ada.id.clone(),
         requester: lab.id.clone(),

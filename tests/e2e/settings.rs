@@ -91,7 +91,90 @@ const SETTINGS: &[(&str, &str)] = &[
         "DATACOOP_MAX_DATA_BYTES_PER_MEMBER",
         "settings.rs::what_a_member_holds_is_capped_as_configured",
     ),
+    (
+        "DATACOOP_LOG_SIGNING_KEY_FILE",
+        "settings.rs::the_log_is_signed_with_the_key_file_under_the_origin_set",
+    ),
+    (
+        "DATACOOP_LOG_ORIGIN",
+        "settings.rs::the_log_is_signed_with_the_key_file_under_the_origin_set",
+    ),
 ];
+
+/// C2SP signed-note's example key (Go's `sumdb/note`), as a key file holds it.
+const PETER_KEY: &str =
+    "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+const PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+
+#[tokio::test]
+async fn the_log_is_signed_with_the_key_file_under_the_origin_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("log.key");
+    std::fs::write(&key_file, format!("{PETER_KEY}\n")).unwrap();
+    let key_path = key_file.display().to_string();
+    let url = crate::sqlite_url(&dir);
+    let broker = datacoop_tests::Broker::start(
+        datacoop_tests::BrokerOptions::new(&url)
+            .env("DATACOOP_LOG_SIGNING_KEY_FILE", &key_path)
+            .env("DATACOOP_LOG_ORIGIN", "coop.example.org/log"),
+    )
+    .await;
+    let anyone = crate::client(&broker);
+    assert_eq!(anyone.audit_key().await.unwrap(), PETER_VKEY);
+    let checkpoint = anyone.audit_checkpoint().await.unwrap();
+    assert!(
+        checkpoint.starts_with("coop.example.org/log\n0\n"),
+        "{checkpoint}"
+    );
+    assert!(
+        checkpoint.contains("\u{2014} PeterNeumann "),
+        "{checkpoint}"
+    );
+    let state = dir.path().join("verify.json");
+    let state = state.display().to_string();
+    let verified = datacoop_tests::run_datacoop(
+        &[
+            "audit",
+            "verify",
+            "--url",
+            &broker.base_url,
+            "--key",
+            PETER_VKEY,
+            "--state",
+            &state,
+        ],
+        &[],
+    )
+    .await;
+    assert!(verified.status.success(), "{verified:?}");
+    broker.stop().await;
+    // Without an origin the key's name is the origin; a key file that
+    // holds no key stops the start, naming the variable.
+    let broker = datacoop_tests::Broker::start(
+        datacoop_tests::BrokerOptions::new(&url).env("DATACOOP_LOG_SIGNING_KEY_FILE", &key_path),
+    )
+    .await;
+    let checkpoint = crate::client(&broker).audit_checkpoint().await.unwrap();
+    assert!(checkpoint.starts_with("PeterNeumann\n"), "{checkpoint}");
+    broker.stop().await;
+    std::fs::write(&key_file, "not a key").unwrap();
+    let output = datacoop_tests::run_datacoop(
+        &["serve"],
+        &[
+            ("DATACOOP_DATABASE_URL", url.as_str()),
+            ("DATACOOP_LISTEN", "127.0.0.1:0"),
+            ("DATACOOP_LOG_SIGNING_KEY_FILE", key_path.as_str()),
+        ],
+    )
+    .await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DATACOOP_LOG_SIGNING_KEY_FILE"), "{stderr}");
+    assert!(
+        !stderr.contains("AYEKFALV"),
+        "the key never shows: {stderr}"
+    );
+}
 
 /// The variables in README's configuration table.
 fn readme_settings() -> Vec<String> {

@@ -162,7 +162,7 @@ impl LogSigner {
             let root = root_at(store, size).await?;
             if let Some((previous, own)) = &previous {
                 self.check_consistent(store, previous, size, root).await?;
-                if previous.size() == size && *own {
+                if previous.size() == size && *own && previous.origin() == self.origin {
                     let note: Arc<str> =
                         Arc::from(stored.map(|(_, text)| text).unwrap_or_default());
                     *latest = Some(Signed {
@@ -192,7 +192,8 @@ impl LogSigner {
     }
 
     /// The stored checkpoint, and whether this signer's key signed it (a
-    /// note signed by an earlier key is re-signed, not served).
+    /// note signed by an earlier key, or under another origin, is signed
+    /// again, not served).
     fn read_stored(&self, size: u64, text: &str) -> Result<(Checkpoint, bool), AppError> {
         let (body, own) = match note::open_note(text, &self.verifier) {
             Ok(body) => (body, true),
