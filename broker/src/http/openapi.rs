@@ -710,6 +710,7 @@ fn constrain_parameters(doc: &mut Value) -> Result<(), DocumentError> {
         "/v1/third-parties",
         "/v1/me/access-log",
         "/v1/me/delegators",
+        "/v1/me/audit",
     ] {
         let limit = parameter(doc, path, "get", "limit")?;
         limit.insert("minimum".to_owned(), json!(1));
