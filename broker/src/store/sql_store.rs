@@ -264,8 +264,8 @@ macro_rules! sql_store {
             /// Commits `batch` in one transaction, then shows the mirror
             /// what committed and answers every change. Each change is in
             /// a savepoint of its own with its log entry, except a run of
-            /// third parties' calls, which is written in one savepoint with
-            /// a few multi-row inserts (and one by one if that fails).
+            /// third parties' calls, which is written with a few multi-row
+            /// inserts.
             async fn commit_batch(
                 &self,
                 batch: Vec<$crate::store::group::Job>,
@@ -305,26 +305,21 @@ macro_rules! sql_store {
                             run.push(next);
                         }
                         if run.len() > 1 {
-                            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-                            match Self::stage_calls(&mut savepoint, &run, state.size, &mut state.known).await {
-                                Ok(entries) => {
-                                    savepoint.commit().await?;
-                                    for (job, index) in run.into_iter().zip(state.size..) {
-                                        let log_index = u64::try_from(index).ok();
-                                        state.outcomes.push((
-                                            job.reply,
-                                            Ok($crate::store::Committed { applied: Applied::Done, log_index }),
-                                        ));
-                                    }
-                                    state.size += entries;
-                                    continue;
-                                }
-                                Err(error) => {
-                                    savepoint.rollback().await?;
-                                    state.forget_from(state.size);
-                                    tracing::debug!(%error, calls = run.len(), "a run of calls is written one by one");
-                                }
+                            // No savepoint: nothing in a call can be refused
+                            // (no unique or foreign key but the log's index,
+                            // which the head's lock makes ours), so a failure
+                            // here is the database's, and fails the batch.
+                            let entries =
+                                Self::stage_calls(&mut tx, &run, state.size, &mut state.known).await?;
+                            for (job, index) in run.into_iter().zip(state.size..) {
+                                let log_index = u64::try_from(index).ok();
+                                state.outcomes.push((
+                                    job.reply,
+                                    Ok($crate::store::Committed { applied: Applied::Done, log_index }),
+                                ));
                             }
+                            state.size += entries;
+                            continue;
                         }
                         for job in run {
                             self.commit_one(&mut tx, job, &mut state).await?;
