@@ -36,6 +36,10 @@ pub mod sqlite {
     /// that takes the file's write lock at once (a transaction that read
     /// first could not always write after another connection wrote).
     pub const LOG_HEAD: &str = "UPDATE log_head SET size = size WHERE id = 1 RETURNING size";
+    /// A text of several statements runs with its parameters in one call
+    /// (sqlx binds them to each statement in turn): a transaction's
+    /// inserts go to the connection's thread in one trip.
+    pub const STATEMENTS_PER_TRIP: bool = true;
 }
 
 /// PostgreSQL.
@@ -56,4 +60,7 @@ pub mod postgres {
     /// another (one linear history) and no batch waits for it while
     /// holding another row a second batch needs.
     pub const LOG_HEAD: &str = "SELECT size FROM log_head WHERE id = 1 FOR UPDATE";
+    /// The extended query protocol takes one statement with parameters
+    /// at a time.
+    pub const STATEMENTS_PER_TRIP: bool = false;
 }

@@ -148,8 +148,6 @@ pub const SELECT_CONNECTION: &str =
 pub const CONNECTIONS_OF: &str = "SELECT third_party_id, subject FROM connections WHERE member_id = $1 ORDER BY created_at, third_party_id";
 pub const MEMBER_BY_SUBJECT: &str = "SELECT c.member_id FROM connections c JOIN members m ON m.id = c.member_id \
     WHERE c.third_party_id = $1 AND c.subject = $2 AND m.left_at IS NULL";
-pub const LOG_ACCESS: &str = "INSERT INTO access_log \
-    (member_id, third_party_id, purpose, action, decision, categories, at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub const ACCESS_LOG: &str = "SELECT seq, member_id, third_party_id, purpose, action, decision, categories, at \
     FROM access_log WHERE member_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
 pub const DELETE_DATA_OF: &str = "DELETE FROM member_data WHERE member_id = $1";
@@ -167,16 +165,14 @@ pub const PUT_DATA_WITHIN: &str = "INSERT INTO member_data (member_id, category,
     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM members WHERE id = $1 AND left_at IS NULL) AND (SELECT COALESCE(SUM(CASE WHEN category = $2 THEN 0 \
     ELSE octet_length(value) END), 0) FROM member_data WHERE member_id = $1) + $5 <= $6 \
     ON CONFLICT (member_id, category) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
-/// A third party's call about a subject that stands for no member in the
-/// co-op: logged like any other, so every call costs the same.
-pub const LOG_UNMATCHED_ACCESS: &str = "INSERT INTO unmatched_access \
-    (third_party_id, subject, purpose, action, decision, categories, at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 // ---- The verifiable log ----
 
 /// The log's size once a batch's entries are in (its head read by
 /// `dialect::*::LOG_HEAD`).
 pub const SET_LOG_SIZE: &str = "UPDATE log_head SET size = $1 WHERE id = 1";
+/// `SET_LOG_SIZE` for a `QueryBuilder`: the text before and after the size.
+pub const SET_LOG_SIZE_AROUND: [&str; 2] = ["UPDATE log_head SET size = ", " WHERE id = 1"];
 pub const LOG_SIZE: &str = "SELECT size FROM log_head WHERE id = 1";
 pub const LOG_ENTRY: &str = "SELECT kind, body FROM log_entries WHERE idx = $1";
 /// Entries from an index on, in order, for `datacoop audit check-db`.

@@ -98,28 +98,55 @@ macro_rules! sql_store {
                 Ok(query.fetch_one(&mut *tx).await?)
             }
 
-            /// Inserts a third party's call into `statement`'s table: the
-            /// two ids it names, then purpose, action, decision,
-            /// categories and instant.
-            async fn insert_call(
+            /// Writes third parties' calls about members into `statements`:
+            /// one multi-row insert per `BULK_ROWS` calls.
+            async fn push_calls(
                 tx: &mut Tx,
-                statement: &'static str,
-                ids: [&str; 2],
-                (purpose, action, decision): (&str, datacoop_wire::Action, datacoop_wire::Verdict),
-                categories: &[$crate::store::CategoryVerdict],
-                at: chrono::DateTime<chrono::Utc>,
+                statements: &mut Statements,
+                calls: &[&AccessRecord],
             ) -> StoreResult<()> {
-                let [first, second] = ids;
-                sqlx::query(statement)
-                    .bind(first)
-                    .bind(second)
-                    .bind(purpose)
-                    .bind($crate::store::rows::action_text(action))
-                    .bind($crate::store::rows::verdict_text(decision))
-                    .bind($crate::store::rows::logged_categories(categories))
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                for chunk in calls.chunks($crate::store::BULK_ROWS) {
+                    statements
+                        .next()
+                        .push("INSERT INTO access_log (member_id, third_party_id, purpose, action, decision, categories, at) ")
+                        .push_values(chunk, |mut row, call| {
+                            row.push_bind(call.member.as_str())
+                                .push_bind(call.third_party.as_str())
+                                .push_bind(call.purpose.as_str())
+                                .push_bind($crate::store::rows::action_text(call.action))
+                                .push_bind($crate::store::rows::verdict_text(call.decision))
+                                .push_bind($crate::store::rows::logged_categories(&call.categories))
+                                .push_bind(call.at);
+                        });
+                    statements.end(tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Writes calls about subjects that stand for no member in the
+            /// co-op into `statements` (logged like any other, so every
+            /// call costs the same): one multi-row insert per `BULK_ROWS`
+            /// calls.
+            async fn push_unmatched_calls(
+                tx: &mut Tx,
+                statements: &mut Statements,
+                calls: &[&$crate::store::UnmatchedAccess],
+            ) -> StoreResult<()> {
+                for chunk in calls.chunks($crate::store::BULK_ROWS) {
+                    statements
+                        .next()
+                        .push("INSERT INTO unmatched_access (third_party_id, subject, purpose, action, decision, categories, at) ")
+                        .push_values(chunk, |mut row, call| {
+                            row.push_bind(call.third_party.as_str())
+                                .push_bind(call.subject.as_str())
+                                .push_bind(call.purpose.as_str())
+                                .push_bind($crate::store::rows::action_text(call.action))
+                                .push_bind($crate::store::rows::verdict_text(call.decision))
+                                .push_bind($crate::store::rows::logged_categories(&call.categories))
+                                .push_bind(call.at);
+                        });
+                    statements.end(tx).await?;
+                }
                 Ok(())
             }
 
@@ -151,12 +178,28 @@ macro_rules! sql_store {
 
             /// Writes `entries` as log entries `first`, `first + 1`, … in
             /// `tx`, in the transaction of the changes they record, with
-            /// the tree's new stored hashes (each leaf and every subtree it
-            /// completes), computed from `known`: the peaks of the tree of
-            /// `first` leaves are read from the database if missing, the
-            /// rest is written here. A few multi-row inserts in all.
+            /// the tree's new stored hashes: `push_entries`, sent at once.
             async fn append_entries(
                 tx: &mut Tx,
+                first: i64,
+                entries: &[$crate::audit::entry::Entry],
+                known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
+            ) -> StoreResult<()> {
+                let mut statements = Statements::new();
+                Self::push_entries(tx, &mut statements, first, entries, known).await?;
+                statements.send(tx).await
+            }
+
+            /// Writes `entries` as log entries `first`, `first + 1`, …
+            /// into `statements`, with the tree's new stored hashes (each
+            /// leaf and every subtree it completes), computed from
+            /// `known`: the peaks of the tree of `first` leaves are read
+            /// from the database if missing (after sending what
+            /// `statements` holds), the rest is written here. A few
+            /// multi-row inserts in all.
+            async fn push_entries(
+                tx: &mut Tx,
+                statements: &mut Statements,
                 first: i64,
                 entries: &[$crate::audit::entry::Entry],
                 known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
@@ -174,6 +217,7 @@ macro_rules! sql_store {
                     .collect::<Result<_, _>>()
                     .map_err(|_| out_of_range())?;
                 if !missing.is_empty() {
+                    statements.send(tx).await?;
                     known.extend(Self::read_hashes(&mut *tx, &missing).await?);
                 }
                 let mut hashes = Vec::with_capacity(entries.len() * 2);
@@ -190,34 +234,34 @@ macro_rules! sql_store {
                 }
                 for (offset, chunk) in entries.chunks(BULK_ROWS).enumerate() {
                     let from = first + i64::try_from(offset * BULK_ROWS).map_err(|_| out_of_range())?;
-                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_entries (idx, kind, body, at) ")
+                    statements
+                        .next()
+                        .push("INSERT INTO log_entries (idx, kind, body, at) ")
                         .push_values((from..).zip(chunk), |mut row, (index, entry)| {
                             row.push_bind(index)
                                 .push_bind(entry.kind)
                                 .push_bind(entry.body.as_slice())
                                 .push_bind(entry.at);
-                        })
-                        .build()
-                        .execute(&mut *tx)
-                        .await?;
+                        });
+                    statements.end(tx).await?;
                 }
                 for rows in subjects.chunks(BULK_ROWS) {
-                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_subjects (member_id, idx) ")
+                    statements
+                        .next()
+                        .push("INSERT INTO log_subjects (member_id, idx) ")
                         .push_values(rows, |mut row, (member, index)| {
                             row.push_bind(*member).push_bind(*index);
-                        })
-                        .build()
-                        .execute(&mut *tx)
-                        .await?;
+                        });
+                    statements.end(tx).await?;
                 }
                 for rows in hashes.chunks(BULK_ROWS) {
-                    sqlx::QueryBuilder::<$db>::new("INSERT INTO log_hashes (idx, hash) ")
+                    statements
+                        .next()
+                        .push("INSERT INTO log_hashes (idx, hash) ")
                         .push_values(rows, |mut row, (index, hash)| {
                             row.push_bind(*index).push_bind(hash.as_slice());
-                        })
-                        .build()
-                        .execute(&mut *tx)
-                        .await?;
+                        });
+                    statements.end(tx).await?;
                 }
                 Ok(())
             }
@@ -284,6 +328,7 @@ macro_rules! sql_store {
                 };
                 let committed = async {
                     let mut tx = self.writer.begin().await?;
+                    let mut statements = Statements::new();
                     let head: i64 = sqlx::query_scalar($dialect::LOG_HEAD)
                         .fetch_one(&mut *tx)
                         .await?;
@@ -297,6 +342,7 @@ macro_rules! sql_store {
                     let mut jobs = batch.into_iter().peekable();
                     while let Some(job) = jobs.next() {
                         if !is_call(&job) {
+                            statements.send(&mut tx).await?;
                             self.commit_one(&mut tx, job, &mut state).await?;
                             continue;
                         }
@@ -309,8 +355,14 @@ macro_rules! sql_store {
                             // (no unique or foreign key but the log's index,
                             // which the head's lock makes ours), so a failure
                             // here is the database's, and fails the batch.
-                            let entries =
-                                Self::stage_calls(&mut tx, &run, state.size, &mut state.known).await?;
+                            let entries = Self::stage_calls(
+                                &mut tx,
+                                &mut statements,
+                                &run,
+                                state.size,
+                                &mut state.known,
+                            )
+                            .await?;
                             for (job, index) in run.into_iter().zip(state.size..) {
                                 let log_index = u64::try_from(index).ok();
                                 state.outcomes.push((
@@ -321,16 +373,17 @@ macro_rules! sql_store {
                             state.size += entries;
                             continue;
                         }
+                        statements.send(&mut tx).await?;
                         for job in run {
                             self.commit_one(&mut tx, job, &mut state).await?;
                         }
                     }
                     if state.size != head {
-                        sqlx::query(sql::SET_LOG_SIZE)
-                            .bind(state.size)
-                            .execute(&mut *tx)
-                            .await?;
+                        let [before, after] = sql::SET_LOG_SIZE_AROUND;
+                        statements.next().push(before).push_bind(state.size).push(after);
+                        statements.end(&mut tx).await?;
                     }
+                    statements.send(&mut tx).await?;
                     tx.commit().await?;
                     Ok::<(), StoreError>(())
                 }
@@ -418,10 +471,11 @@ macro_rules! sql_store {
             }
 
             /// Writes a run of third parties' calls and their entries from
-            /// index `first`, with one multi-row insert per table; says how
-            /// many entries it wrote.
+            /// index `first` into `statements`, with one multi-row insert
+            /// per table; says how many entries it wrote.
             async fn stage_calls(
                 tx: &mut Tx,
+                statements: &mut Statements,
                 run: &[$crate::store::group::Job],
                 first: i64,
                 known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
@@ -441,41 +495,9 @@ macro_rules! sql_store {
                 if entries.len() != run.len() {
                     return Err(StoreError::Corrupt("a call without its log entry".into()));
                 }
-                if !known_calls.is_empty() {
-                    sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO access_log (member_id, third_party_id, purpose, action, decision, categories, at) ",
-                    )
-                    .push_values(&known_calls, |mut row, call| {
-                        row.push_bind(call.member.as_str())
-                            .push_bind(call.third_party.as_str())
-                            .push_bind(call.purpose.as_str())
-                            .push_bind($crate::store::rows::action_text(call.action))
-                            .push_bind($crate::store::rows::verdict_text(call.decision))
-                            .push_bind($crate::store::rows::logged_categories(&call.categories))
-                            .push_bind(call.at);
-                    })
-                    .build()
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                if !unmatched_calls.is_empty() {
-                    sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO unmatched_access (third_party_id, subject, purpose, action, decision, categories, at) ",
-                    )
-                    .push_values(&unmatched_calls, |mut row, call| {
-                        row.push_bind(call.third_party.as_str())
-                            .push_bind(call.subject.as_str())
-                            .push_bind(call.purpose.as_str())
-                            .push_bind($crate::store::rows::action_text(call.action))
-                            .push_bind($crate::store::rows::verdict_text(call.decision))
-                            .push_bind($crate::store::rows::logged_categories(&call.categories))
-                            .push_bind(call.at);
-                    })
-                    .build()
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Self::append_entries(tx, first, &entries, known).await?;
+                Self::push_calls(tx, statements, &known_calls).await?;
+                Self::push_unmatched_calls(tx, statements, &unmatched_calls).await?;
+                Self::push_entries(tx, statements, first, &entries, known).await?;
                 i64::try_from(entries.len()).map_err(|_| StoreError::Corrupt("too many calls".into()))
             }
 
@@ -513,25 +535,16 @@ macro_rules! sql_store {
                 effects: &mut Vec<Effect>,
             ) -> StoreResult<Applied> {
                 match change {
-                    Change::Access(entry) => {
-                        let ids = [entry.member.as_str(), entry.third_party.as_str()];
-                        let call = (entry.purpose.as_str(), entry.action, entry.decision);
-                        Self::insert_call(tx, sql::LOG_ACCESS, ids, call, &entry.categories, entry.at)
-                            .await?;
+                    Change::Access(call) => {
+                        let mut statements = Statements::new();
+                        Self::push_calls(tx, &mut statements, &[&call]).await?;
+                        statements.send(tx).await?;
                         Ok(Applied::Done)
                     }
-                    Change::UnmatchedAccess(entry) => {
-                        let ids = [entry.third_party.as_str(), entry.subject.as_str()];
-                        let call = (entry.purpose.as_str(), entry.action, entry.decision);
-                        Self::insert_call(
-                            tx,
-                            sql::LOG_UNMATCHED_ACCESS,
-                            ids,
-                            call,
-                            &entry.categories,
-                            entry.at,
-                        )
-                        .await?;
+                    Change::UnmatchedAccess(call) => {
+                        let mut statements = Statements::new();
+                        Self::push_unmatched_calls(tx, &mut statements, &[&call]).await?;
+                        statements.send(tx).await?;
                         Ok(Applied::Done)
                     }
                     Change::Enrol { member, token } => {
@@ -940,6 +953,52 @@ macro_rules! sql_store {
         }
 
         /// What a batch of changes has done so far.
+        /// Statements of one transaction, sent in as few trips as the
+        /// database allows: SQLite runs a text of several statements and
+        /// their parameters in one call (one trip to its connection's
+        /// thread), PostgreSQL takes one statement with parameters at a
+        /// time (`dialect::*::STATEMENTS_PER_TRIP`).
+        struct Statements {
+            text: sqlx::QueryBuilder<$db>,
+            held: usize,
+        }
+
+        impl Statements {
+            fn new() -> Self {
+                Self {
+                    text: sqlx::QueryBuilder::new(""),
+                    held: 0,
+                }
+            }
+
+            /// Where the next statement is written.
+            fn next(&mut self) -> &mut sqlx::QueryBuilder<$db> {
+                &mut self.text
+            }
+
+            /// Ends the statement just written: sends it at once unless
+            /// the database takes several in one trip.
+            async fn end(&mut self, tx: &mut Tx) -> StoreResult<()> {
+                self.held += 1;
+                if $dialect::STATEMENTS_PER_TRIP {
+                    self.text.push("; ");
+                    return Ok(());
+                }
+                self.send(tx).await
+            }
+
+            /// Sends every statement held, in order.
+            async fn send(&mut self, tx: &mut Tx) -> StoreResult<()> {
+                if self.held == 0 {
+                    return Ok(());
+                }
+                self.text.build().execute(&mut *tx).await?;
+                self.text.reset();
+                self.held = 0;
+                Ok(())
+            }
+        }
+
         struct BatchState {
             /// The log's size with the changes committed so far.
             size: i64,
