@@ -1416,42 +1416,62 @@ macro_rules! sql_store {
                 value: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
+                // In the store's own task: once it commits, the memory of
+                // the member's data is forgotten before anyone is told,
+                // even when the caller stopped waiting.
+                let pool = self.pool.clone();
+                let mirror = self.mirror.clone();
                 let limit = self.limits.data_bytes_per_member;
-                let mut tx = self.pool.begin().await?;
-                if let Some(statement) = $dialect::LOCK_MEMBER {
-                    sqlx::query(statement)
-                        .bind(member.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let stored = sqlx::query(sql::PUT_DATA_WITHIN)
-                    .bind(member.as_str())
-                    .bind(category)
-                    .bind(value)
-                    .bind(now)
-                    .bind(i64::try_from(value.len()).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from_write)?
-                    .rows_affected();
-                if stored == 0 {
-                    if Self::count(&mut *tx, sql::MEMBER_IN_COOP, &[member.as_str()]).await? == 0 {
-                        return Err(StoreError::MemberGone);
+                let (member, category, value) =
+                    (member.clone(), category.to_owned(), value.to_owned());
+                self.in_own_task(async move {
+                    let mut tx = pool.begin().await?;
+                    if let Some(statement) = $dialect::LOCK_MEMBER {
+                        sqlx::query(statement)
+                            .bind(member.as_str())
+                            .execute(&mut *tx)
+                            .await?;
                     }
-                    return Err(StoreError::OverLimit {
-                        what: "bytes of data of one member",
-                        limit,
-                    });
-                }
-                tx.commit().await?;
-                Ok(())
+                    let stored = sqlx::query(sql::PUT_DATA_WITHIN)
+                        .bind(member.as_str())
+                        .bind(category.as_str())
+                        .bind(value.as_str())
+                        .bind(now)
+                        .bind(i64::try_from(value.len()).unwrap_or(i64::MAX))
+                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::from_write)?
+                        .rows_affected();
+                    if stored == 0 {
+                        if Self::count(&mut *tx, sql::MEMBER_IN_COOP, &[member.as_str()]).await? == 0 {
+                            return Err(StoreError::MemberGone);
+                        }
+                        return Err(StoreError::OverLimit {
+                            what: "bytes of data of one member",
+                            limit,
+                        });
+                    }
+                    let committed = tx.commit().await;
+                    // Committed or not (a failed commit may still have
+                    // landed), what memory held of it is now unknown.
+                    if let Some(mirror) = &mirror {
+                        mirror.calls().forget_data(&member);
+                    }
+                    Ok(committed?)
+                })
+                .await
             }
 
             async fn data_of(
                 &self,
                 member: &$crate::domain::MemberId,
             ) -> StoreResult<Vec<(String, String)>> {
+                let calls = self.mirror.as_deref().map($crate::store::mirror::Mirror::calls);
+                if let Some(known) = calls.and_then(|calls| calls.data(member)) {
+                    return Ok(known.as_ref().clone());
+                }
+                let generation = calls.map($crate::store::cache::CallCache::generation);
                 let mut data = sqlx::query_as::<_, (String, String)>(sql::DATA_OF)
                     .bind(member.as_str())
                     .fetch_all(&self.pool)
@@ -1459,6 +1479,9 @@ macro_rules! sql_store {
                 // By code point on both databases: PostgreSQL's ORDER BY
                 // follows the database's collation, which may not.
                 data.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+                if let (Some(calls), Some(generation)) = (calls, generation) {
+                    calls.remember_data(generation, member, std::sync::Arc::new(data.clone()));
+                }
                 Ok(data)
             }
 

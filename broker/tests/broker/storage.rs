@@ -124,6 +124,7 @@ storage_suite!(
         concurrent_changes_commit_together_and_a_refused_one_alone,
         the_stored_tree_is_the_tree_of_the_stored_entries,
         what_a_call_reads_follows_every_write_at_once,
+        a_data_write_whose_caller_is_gone_is_read_once_it_lands,
     ],
     databases: [
         leaving_erases_everything_but_the_access_log,
@@ -3330,9 +3331,45 @@ async fn what_a_call_reads_follows_every_write_at_once(store: Arc<dyn Store>) {
             .unwrap(),
         None
     );
+    // A member's data: a new value is read at once, every time.
+    for round in 0..3 {
+        let value = format!("{{\"steps\":{round}}}");
+        store
+            .put_data(&ada.id, "health", &value, instant(9))
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                store.data_of(&ada.id).await.unwrap(),
+                [("health".to_owned(), value.clone())]
+            );
+        }
+    }
     assert!(store.leave(&ada.id, instant(10)).await.unwrap().value);
     assert_eq!(
         store.member_by_subject(&lab.id, &subject).await.unwrap(),
         None
     );
+    assert_eq!(store.data_of(&ada.id).await.unwrap(), []);
+}
+
+/// A data write whose caller stopped waiting still lands, and the next
+/// read sees it (not what was read before it).
+async fn a_data_write_whose_caller_is_gone_is_read_once_it_lands(store: Arc<dyn Store>) {
+    let ada = enrol(&store, None, Registry::Public, 1).await;
+    store
+        .put_data(&ada.id, "health", "0", instant(2))
+        .await
+        .unwrap();
+    for round in 1..6 {
+        assert_eq!(store.data_of(&ada.id).await.unwrap().len(), 1);
+        let value = round.to_string();
+        start_and_drop(store.put_data(&ada.id, "health", &value, instant(3))).await;
+        store.settle().await;
+        assert_eq!(
+            store.data_of(&ada.id).await.unwrap(),
+            [("health".to_owned(), value)],
+            "round {round}"
+        );
+    }
 }
