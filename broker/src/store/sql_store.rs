@@ -98,54 +98,57 @@ macro_rules! sql_store {
                 Ok(query.fetch_one(&mut *tx).await?)
             }
 
-            /// Writes third parties' calls about members into `statements`:
-            /// one multi-row insert per `BULK_ROWS` calls.
+            /// Writes third parties' calls into `statements`: those about
+            /// members into `access_log`, those about subjects that stand
+            /// for no member in the co-op into `unmatched_access` (logged
+            /// like any other, so every call costs the same); one
+            /// multi-row insert per table and `BULK_ROWS` calls.
             async fn push_calls(
                 tx: &mut Tx,
                 statements: &mut Statements,
-                calls: &[&AccessRecord],
+                known: &[&AccessRecord],
+                unmatched: &[&$crate::store::UnmatchedAccess],
             ) -> StoreResult<()> {
-                for chunk in calls.chunks($crate::store::BULK_ROWS) {
-                    statements
-                        .next()
-                        .push("INSERT INTO access_log (member_id, third_party_id, purpose, action, decision, categories, at) ")
-                        .push_values(chunk, |mut row, call| {
-                            row.push_bind(call.member.as_str())
-                                .push_bind(call.third_party.as_str())
-                                .push_bind(call.purpose.as_str())
+                let known: Vec<CallRow<'_>> = known
+                    .iter()
+                    .map(|call| CallRow {
+                        ids: [call.member.as_str(), call.third_party.as_str()],
+                        purpose: &call.purpose,
+                        action: call.action,
+                        decision: call.decision,
+                        categories: &call.categories,
+                        at: call.at,
+                    })
+                    .collect();
+                let unmatched: Vec<CallRow<'_>> = unmatched
+                    .iter()
+                    .map(|call| CallRow {
+                        ids: [call.third_party.as_str(), call.subject.as_str()],
+                        purpose: &call.purpose,
+                        action: call.action,
+                        decision: call.decision,
+                        categories: &call.categories,
+                        at: call.at,
+                    })
+                    .collect();
+                let tables = [
+                    ("INSERT INTO access_log (member_id, third_party_id, purpose, action, decision, categories, at) ", known),
+                    ("INSERT INTO unmatched_access (third_party_id, subject, purpose, action, decision, categories, at) ", unmatched),
+                ];
+                for (insert, rows) in &tables {
+                    for chunk in rows.chunks($crate::store::BULK_ROWS) {
+                        statements.next().push(insert).push_values(chunk, |mut row, call| {
+                            let [first, second] = call.ids;
+                            row.push_bind(first)
+                                .push_bind(second)
+                                .push_bind(call.purpose)
                                 .push_bind($crate::store::rows::action_text(call.action))
                                 .push_bind($crate::store::rows::verdict_text(call.decision))
-                                .push_bind($crate::store::rows::logged_categories(&call.categories))
+                                .push_bind($crate::store::rows::logged_categories(call.categories))
                                 .push_bind(call.at);
                         });
-                    statements.end(tx).await?;
-                }
-                Ok(())
-            }
-
-            /// Writes calls about subjects that stand for no member in the
-            /// co-op into `statements` (logged like any other, so every
-            /// call costs the same): one multi-row insert per `BULK_ROWS`
-            /// calls.
-            async fn push_unmatched_calls(
-                tx: &mut Tx,
-                statements: &mut Statements,
-                calls: &[&$crate::store::UnmatchedAccess],
-            ) -> StoreResult<()> {
-                for chunk in calls.chunks($crate::store::BULK_ROWS) {
-                    statements
-                        .next()
-                        .push("INSERT INTO unmatched_access (third_party_id, subject, purpose, action, decision, categories, at) ")
-                        .push_values(chunk, |mut row, call| {
-                            row.push_bind(call.third_party.as_str())
-                                .push_bind(call.subject.as_str())
-                                .push_bind(call.purpose.as_str())
-                                .push_bind($crate::store::rows::action_text(call.action))
-                                .push_bind($crate::store::rows::verdict_text(call.decision))
-                                .push_bind($crate::store::rows::logged_categories(&call.categories))
-                                .push_bind(call.at);
-                        });
-                    statements.end(tx).await?;
+                        statements.end(tx).await?;
+                    }
                 }
                 Ok(())
             }
@@ -495,8 +498,7 @@ macro_rules! sql_store {
                 if entries.len() != run.len() {
                     return Err(StoreError::Corrupt("a call without its log entry".into()));
                 }
-                Self::push_calls(tx, statements, &known_calls).await?;
-                Self::push_unmatched_calls(tx, statements, &unmatched_calls).await?;
+                Self::push_calls(tx, statements, &known_calls, &unmatched_calls).await?;
                 Self::push_entries(tx, statements, first, &entries, known).await?;
                 i64::try_from(entries.len()).map_err(|_| StoreError::Corrupt("too many calls".into()))
             }
@@ -537,13 +539,13 @@ macro_rules! sql_store {
                 match change {
                     Change::Access(call) => {
                         let mut statements = Statements::new();
-                        Self::push_calls(tx, &mut statements, &[&call]).await?;
+                        Self::push_calls(tx, &mut statements, &[&call], &[]).await?;
                         statements.send(tx).await?;
                         Ok(Applied::Done)
                     }
                     Change::UnmatchedAccess(call) => {
                         let mut statements = Statements::new();
-                        Self::push_unmatched_calls(tx, &mut statements, &[&call]).await?;
+                        Self::push_calls(tx, &mut statements, &[], &[&call]).await?;
                         statements.send(tx).await?;
                         Ok(Applied::Done)
                     }
@@ -997,6 +999,17 @@ macro_rules! sql_store {
                 self.held = 0;
                 Ok(())
             }
+        }
+
+        /// One third party's call as its table's row: the two ids it
+        /// names, then what it asked and was answered.
+        struct CallRow<'c> {
+            ids: [&'c str; 2],
+            purpose: &'c str,
+            action: datacoop_wire::Action,
+            decision: datacoop_wire::Verdict,
+            categories: &'c [$crate::store::CategoryVerdict],
+            at: chrono::DateTime<chrono::Utc>,
         }
 
         struct BatchState {
