@@ -954,7 +954,6 @@ macro_rules! sql_store {
             }
         }
 
-        /// What a batch of changes has done so far.
         /// Statements of one transaction, sent in as few trips as the
         /// database allows: SQLite runs a text of several statements and
         /// their parameters in one call (one trip to its connection's
@@ -1012,6 +1011,7 @@ macro_rules! sql_store {
             at: chrono::DateTime<chrono::Utc>,
         }
 
+        /// What a batch of changes has done so far.
         struct BatchState {
             /// The log's size with the changes committed so far.
             size: i64,
