@@ -262,6 +262,25 @@ pub struct ServeSettings {
     /// once, so the origin stays the same whatever the listen address.
     #[arg(long, env = "DATACOOP_LOG_ORIGIN", value_parser = parse_origin)]
     pub log_origin: Option<String>,
+
+    /// Accept `http` webhook URLs to loopback hosts, and send to loopback
+    /// addresses (development only; never private or link-local ones).
+    #[arg(long, env = "DATACOOP_ALLOW_INSECURE_WEBHOOKS", default_value = "false", action = clap::ArgAction::Set, value_parser = parse_flag)]
+    pub allow_insecure_webhooks: bool,
+
+    /// Seconds one webhook request may take, connection included.
+    #[arg(long, env = "DATACOOP_WEBHOOK_TIMEOUT_SECS", default_value = "10", value_parser = parse_webhook_timeout)]
+    pub webhook_timeout_secs: u64,
+
+    /// Seconds after which an undelivered webhook event is given up and
+    /// recorded as failed (default: 3 days).
+    #[arg(long, env = "DATACOOP_WEBHOOK_HORIZON_SECS", default_value = "259200", value_parser = parse_webhook_horizon)]
+    pub webhook_horizon_secs: u64,
+
+    /// Seconds a third party has to confirm a withdrawal's deletion before
+    /// the receipt is overdue (default: 7 days).
+    #[arg(long, env = "DATACOOP_DELETION_GRACE_SECS", default_value = "604800", value_parser = parse_deletion_grace)]
+    pub deletion_grace_secs: u64,
 }
 
 impl ServeSettings {
@@ -280,6 +299,18 @@ impl ServeSettings {
 
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn webhooks(&self) -> crate::webhook::DeliverySettings {
+        crate::webhook::DeliverySettings {
+            timeout: Duration::from_secs(self.webhook_timeout_secs),
+            horizon: Duration::from_secs(self.webhook_horizon_secs),
+            allow_loopback: self.allow_insecure_webhooks,
+        }
+    }
+
+    pub fn deletion_grace(&self) -> Duration {
+        Duration::from_secs(self.deletion_grace_secs)
     }
 
     pub fn rate_limits(&self) -> RateLimitSettings {
@@ -310,6 +341,40 @@ impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "DatabaseUrl({}://…)", self.scheme())
     }
+}
+
+fn parse_flag(raw: &str) -> Result<bool, String> {
+    match raw {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!(
+            "DATACOOP_ALLOW_INSECURE_WEBHOOKS must be `true` or `false`, not `{raw}`"
+        )),
+    }
+}
+
+fn parse_webhook_timeout(raw: &str) -> Result<u64, String> {
+    parse_bounded("DATACOOP_WEBHOOK_TIMEOUT_SECS", "seconds", 1, 300, raw)
+}
+
+fn parse_webhook_horizon(raw: &str) -> Result<u64, String> {
+    parse_bounded(
+        "DATACOOP_WEBHOOK_HORIZON_SECS",
+        "seconds",
+        1,
+        90 * 24 * 3600,
+        raw,
+    )
+}
+
+fn parse_deletion_grace(raw: &str) -> Result<u64, String> {
+    parse_bounded(
+        "DATACOOP_DELETION_GRACE_SECS",
+        "seconds",
+        1,
+        365 * 24 * 3600,
+        raw,
+    )
 }
 
 fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 pub use startup::Application;
 

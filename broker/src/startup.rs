@@ -27,6 +27,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Arc<dyn Store>,
+    /// The withdrawal and delivery workers (issue 10).
+    workers: crate::webhook::Workers,
     generated_admin_token: Option<SecretString>,
 }
 
@@ -71,7 +73,18 @@ impl Application {
                 .max_secret_verifications
                 .unwrap_or_else(SecretVerifier::default_concurrency),
         )
-        .with_rate_limits(settings.rate_limits());
+        .with_rate_limits(settings.rate_limits())
+        .with_webhooks(http::WebhookPolicy {
+            allow_insecure: settings.allow_insecure_webhooks,
+            deletion_grace: settings.deletion_grace(),
+        });
+        let workers = crate::webhook::Workers::spawn(
+            Arc::clone(&store),
+            Arc::clone(&state.engine),
+            Arc::clone(&state.clock),
+            settings.webhooks(),
+        )
+        .context("cannot build the webhook client")?;
         let limits = HttpLimits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout(),
@@ -80,6 +93,7 @@ impl Application {
             listener,
             router: http::router(state, limits),
             store,
+            workers,
             generated_admin_token: admin.generated,
         })
     }
@@ -108,6 +122,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed")?;
+        self.workers.stop().await;
         self.store.close().await;
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! One [`Client`] per bearer token: the co-op's admin token, a member's
 //! token, or (with the service-layer endpoints) a third party's access
 //! token. Every error the broker answers arrives as [`Error::Api`] with
-//! its RFC 9457 problem document.
+//! its RFC 9457 problem document. [`webhook`] checks the signed events
+//! the broker sends to third parties.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), datacoop_sdk::Error> {
@@ -19,6 +20,7 @@
 //! ```
 
 mod third_party;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -31,9 +33,10 @@ pub use datacoop_wire as wire;
 pub use third_party::ThirdPartyClient;
 use wire::{
     AuditEntry, ConsistencyProof, CreateDelegation, CreateMember, CreatePersona, CreateThirdParty,
-    CreatedMember, CreatedThirdParty, Decision, DecisionRequest, Delegation, Delegators,
-    ExplainRequest, Health, InclusionProof, Me, MemberSummary, Page, Persona, Problem, Rule,
-    RuleBody, ThirdParty, ThirdPartyStatus, UpdateMe, UpdateThirdParty, Vocabulary,
+    CreatedMember, CreatedThirdParty, Decision, DecisionRequest, Delegation, Delegators, Delivery,
+    DeliveryState, ExplainRequest, Health, InclusionProof, Me, MemberSummary, Page, Persona,
+    Problem, Rule, RuleBody, ThirdParty, ThirdPartyStatus, UpdateMe, UpdateThirdParty, Vocabulary,
+    Withdrawal,
 };
 
 /// What can go wrong calling the broker.
@@ -141,6 +144,26 @@ impl Client {
             .await
     }
 
+    /// `DELETE /v1/me/connections/{third_party}` (member): disconnect from
+    /// a third party, which is sent a `consent.withdrawn` webhook for the
+    /// data it received. Answers the log index of the disconnection's entry.
+    pub async fn disconnect(&self, third_party: &str) -> Result<Option<u64>> {
+        let path = format!("v1/me/connections/{}", encode_segment(third_party));
+        self.send_empty(self.request(Method::DELETE, &path)?).await
+    }
+
+    /// `GET /v1/me/withdrawals` (member), newest first: who was told to
+    /// delete what, whether it was delivered, and whether deletion was
+    /// confirmed.
+    pub async fn my_withdrawals(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Withdrawal>> {
+        let request = self.request(Method::GET, "v1/me/withdrawals")?;
+        self.send(page_query(request, limit, cursor)).await
+    }
+
     /// `PUT /v1/me/data/{category}` (member)
     pub async fn put_data(&self, category: &str, value: &serde_json::Value) -> Result<()> {
         let path = format!("v1/me/data/{}", encode_segment(category));
@@ -222,9 +245,52 @@ impl Client {
         id: &str,
         status: ThirdPartyStatus,
     ) -> Result<ThirdParty> {
+        let body = UpdateThirdParty {
+            status: Some(status),
+            webhook_url: None,
+        };
+        self.update_third_party(id, &body).await
+    }
+
+    /// `PATCH /v1/third-parties/{id}` (admin): its status, its webhook
+    /// endpoint, or both.
+    pub async fn update_third_party(
+        &self,
+        id: &str,
+        body: &UpdateThirdParty,
+    ) -> Result<ThirdParty> {
         let path = format!("v1/third-parties/{}", encode_segment(id));
-        self.send_json(Method::PATCH, &path, &UpdateThirdParty { status })
-            .await
+        self.send_json(Method::PATCH, &path, body).await
+    }
+
+    /// `GET /v1/deletion-receipts?overdue=true` (admin): the withdrawals
+    /// whose receivers have not confirmed deletion in time, a page at a
+    /// time; pass `next_cursor` for the next.
+    pub async fn overdue_deletion_receipts(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Delivery>> {
+        let request = self
+            .request(Method::GET, "v1/deletion-receipts")?
+            .query(&[("overdue", "true")]);
+        self.send(page_query(request, limit, cursor)).await
+    }
+
+    /// `GET /v1/webhook-deliveries?state` (admin): the events sent to third
+    /// parties, those in `state` only when given, a page at a time; pass
+    /// `next_cursor` for the next.
+    pub async fn webhook_deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Delivery>> {
+        let mut request = self.request(Method::GET, "v1/webhook-deliveries")?;
+        if let Some(state) = state {
+            request = request.query(&[("state", state.as_str())]);
+        }
+        self.send(page_query(request, limit, cursor)).await
     }
 
     /// `GET /v1/me` (member)
@@ -583,5 +649,217 @@ mod tests {
     #[test]
     fn path_segments_are_escaped() {
         assert_eq!(encode_segment("tp_1/../x"), "tp_1%2F..%2Fx");
+    }
+
+    /// One request as a [`recording_server`] saw it.
+    #[derive(Debug, Clone)]
+    struct Recorded {
+        /// `METHOD target HTTP/1.1`
+        line: String,
+        head: String,
+        body: String,
+    }
+
+    type Log = std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>;
+
+    fn answer(status: &str, extra_headers: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n{extra_headers}\r\n{body}",
+            body.len()
+        )
+    }
+
+    /// A server that records every request and answers them with
+    /// `answers` in turn (the last one again once they run out), except
+    /// the OAuth2 token endpoint, which always hands out `tok_1`.
+    async fn recording_server(answers: Vec<String>) -> (String, Log) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let log = Log::default();
+        let seen = std::sync::Arc::clone(&log);
+        tokio::spawn(async move {
+            let mut answers = std::collections::VecDeque::from(answers);
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut bytes = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break end;
+                    }
+                    let n = socket.read(&mut buffer).await.unwrap();
+                    assert!(n > 0, "the request ended before its headers");
+                    bytes.extend_from_slice(&buffer[..n]);
+                };
+                let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let line = line.to_ascii_lowercase();
+                        let value = line.strip_prefix("content-length:")?;
+                        Some(value.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                while bytes.len() < head_end + 4 + length {
+                    let n = socket.read(&mut buffer).await.unwrap();
+                    assert!(n > 0, "the request ended before its body");
+                    bytes.extend_from_slice(&buffer[..n]);
+                }
+                let body = String::from_utf8_lossy(&bytes[head_end + 4..head_end + 4 + length])
+                    .into_owned();
+                let line = head.lines().next().unwrap().to_owned();
+                let response = if line.starts_with("POST /oauth2/token ") {
+                    answer(
+                        "200 OK",
+                        "",
+                        r#"{"access_token":"tok_1","token_type":"Bearer","expires_in":3600}"#,
+                    )
+                } else if answers.len() > 1 {
+                    answers.pop_front().unwrap()
+                } else {
+                    answers.front().unwrap().clone()
+                };
+                seen.lock().unwrap().push(Recorded { line, head, body });
+                socket.write_all(response.as_bytes()).await.unwrap();
+            }
+        });
+        (format!("http://{address}"), log)
+    }
+
+    fn lines(log: &Log) -> Vec<String> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .map(|recorded| recorded.line.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn disconnect_escapes_the_third_party_and_answers_the_log_index() {
+        let (url, log) = recording_server(vec![answer(
+            "204 No Content",
+            "datacoop-log-index: 7\r\n",
+            "",
+        )])
+        .await;
+        let member = Client::new(&url).unwrap().with_token("dcm_1");
+        assert_eq!(member.disconnect("tp_1/x").await.unwrap(), Some(7));
+        assert_eq!(lines(&log), ["DELETE /v1/me/connections/tp_1%2Fx HTTP/1.1"]);
+        assert!(
+            log.lock().unwrap()[0]
+                .head
+                .to_ascii_lowercase()
+                .contains("authorization: bearer dcm_1")
+        );
+    }
+
+    #[tokio::test]
+    async fn withdrawals_and_deliveries_are_read_a_page_at_a_time() {
+        let delivery = serde_json::json!({
+            "event_id": "evt_1",
+            "type": "consent.withdrawn",
+            "third_party": "tp_1",
+            "member": "mem_1",
+            "purpose": "research.academic",
+            "categories": ["health.heart"],
+            "state": "failed",
+            "attempts": 9,
+            "sent_at": "2026-03-01T12:00:00Z",
+            "failed_at": "2026-03-04T12:00:00Z",
+            "last_error": "503",
+            "log_index": 12
+        });
+        let page = serde_json::json!({ "items": [delivery], "next_cursor": "c_2" }).to_string();
+        let (url, log) = recording_server(vec![answer("200 OK", "", &page)]).await;
+        let steward = Client::new(&url).unwrap().with_token("dca_1");
+
+        let overdue = steward
+            .overdue_deletion_receipts(Some(2), None)
+            .await
+            .unwrap();
+        assert_eq!(overdue.next_cursor.as_deref(), Some("c_2"));
+        assert_eq!(overdue.items[0].state, DeliveryState::Failed);
+        steward
+            .webhook_deliveries(Some(DeliveryState::Failed), None, Some("c/1"))
+            .await
+            .unwrap();
+        steward.webhook_deliveries(None, None, None).await.unwrap();
+
+        let (url, member_log) =
+            recording_server(vec![answer("200 OK", "", r#"{"items":[]}"#)]).await;
+        let member = Client::new(&url).unwrap().with_token("dcm_1");
+        let withdrawals = member.my_withdrawals(Some(5), Some("c_1")).await.unwrap();
+        assert!(withdrawals.items.is_empty());
+        assert_eq!(withdrawals.next_cursor, None);
+
+        assert_eq!(
+            lines(&log),
+            [
+                "GET /v1/deletion-receipts?overdue=true&limit=2 HTTP/1.1",
+                "GET /v1/webhook-deliveries?state=failed&cursor=c%2F1 HTTP/1.1",
+                "GET /v1/webhook-deliveries HTTP/1.1",
+            ]
+        );
+        assert_eq!(
+            lines(&member_log),
+            ["GET /v1/me/withdrawals?limit=5&cursor=c_1 HTTP/1.1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_third_party_sets_its_webhook_and_confirms_deletions() {
+        let endpoint = r#"{"url":"https://lab.example/hooks","secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}"#;
+        let receipt = r#"{"event_id":"evt_1","confirmed_at":"2026-03-01T12:00:00Z","log_index":9}"#;
+        let (url, log) = recording_server(vec![
+            answer("200 OK", "", endpoint),
+            answer("200 OK", "", endpoint),
+            answer("201 Created", "", receipt),
+            answer("200 OK", "", receipt),
+        ])
+        .await;
+        let lab = ThirdPartyClient::new(&url, "dcc_1", "dcs_1").unwrap();
+
+        let set = lab.set_webhook("https://lab.example/hooks").await.unwrap();
+        assert!(set.secret.starts_with("whsec_"));
+        webhook::Verifier::new(&set.secret).unwrap();
+        lab.rotate_webhook_secret().await.unwrap();
+        let first = lab.confirm_deletion("evt_1").await.unwrap();
+        let again = lab.confirm_deletion("evt_1").await.unwrap();
+        assert_eq!(first, again);
+        assert_eq!(first.log_index, Some(9));
+
+        let recorded = log.lock().unwrap().clone();
+        let calls: Vec<(&str, &str)> = recorded
+            .iter()
+            .filter(|call| !call.line.starts_with("POST /oauth2/token "))
+            .map(|call| (call.line.as_str(), call.body.as_str()))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                (
+                    "PUT /v1/third-parties/me/webhook HTTP/1.1",
+                    r#"{"url":"https://lab.example/hooks"}"#
+                ),
+                ("POST /v1/third-parties/me/webhook/secret HTTP/1.1", ""),
+                (
+                    "POST /v1/deletion-receipts HTTP/1.1",
+                    r#"{"event_id":"evt_1"}"#
+                ),
+                (
+                    "POST /v1/deletion-receipts HTTP/1.1",
+                    r#"{"event_id":"evt_1"}"#
+                ),
+            ]
+        );
+        assert!(
+            recorded
+                .iter()
+                .filter(|call| !call.line.starts_with("POST /oauth2/token "))
+                .all(|call| call
+                    .head
+                    .to_ascii_lowercase()
+                    .contains("authorization: bearer tok_1"))
+        );
     }
 }

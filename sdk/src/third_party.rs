@@ -8,7 +8,10 @@ use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, EndpointNotSet, EndpointSet, TokenResponse as _, TokenUrl};
 use tokio::sync::Mutex;
 
-use crate::wire::{AccessRequest, AccessResponse, Vocabulary};
+use crate::wire::{
+    AccessRequest, AccessResponse, CreateDeletionReceipt, DeletionReceipt, SetWebhook, Vocabulary,
+    WebhookEndpoint,
+};
 use crate::{Client, Error, Result};
 
 type OAuthClient =
@@ -129,5 +132,52 @@ impl ThirdPartyClient {
     pub async fn vocabulary(&self) -> Result<Vocabulary> {
         self.with_token(|client| async move { client.vocabulary().await })
             .await
+    }
+
+    /// `PUT /v1/third-parties/me/webhook`: where the broker sends this third
+    /// party's signed events (`https`; `http` to a loopback host only when
+    /// the broker runs with `DATACOOP_ALLOW_INSECURE_WEBHOOKS=true`). The
+    /// answer carries the signing secret for a
+    /// [`webhook::Verifier`](crate::webhook::Verifier); keep it, as it is
+    /// not shown again.
+    pub async fn set_webhook(&self, url: &str) -> Result<WebhookEndpoint> {
+        let body = SetWebhook {
+            url: url.to_owned(),
+        };
+        let body = &body;
+        self.with_token(|client| async move {
+            client
+                .send_json(reqwest::Method::PUT, "v1/third-parties/me/webhook", body)
+                .await
+        })
+        .await
+    }
+
+    /// `POST /v1/third-parties/me/webhook/secret`: a new signing secret for
+    /// the endpoint, shown in this answer only.
+    pub async fn rotate_webhook_secret(&self) -> Result<WebhookEndpoint> {
+        self.with_token(|client| async move {
+            let request =
+                client.request(reqwest::Method::POST, "v1/third-parties/me/webhook/secret")?;
+            client.send(request).await
+        })
+        .await
+    }
+
+    /// `POST /v1/deletion-receipts`: confirms that the data a
+    /// `consent.withdrawn` event named is deleted; `event_id` is its
+    /// `webhook-id` ([`Event::id`](crate::webhook::Event::id)). Confirming
+    /// again answers the first receipt.
+    pub async fn confirm_deletion(&self, event_id: &str) -> Result<DeletionReceipt> {
+        let body = CreateDeletionReceipt {
+            event_id: event_id.to_owned(),
+        };
+        let body = &body;
+        self.with_token(|client| async move {
+            client
+                .send_json(reqwest::Method::POST, "v1/deletion-receipts", body)
+                .await
+        })
+        .await
     }
 }

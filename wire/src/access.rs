@@ -85,5 +85,9 @@ pub struct Export {
     pub connections: Vec<Connection>,
     /// Newest first.
     pub access_log: Vec<AccessLogEntry>,
+    /// Every withdrawal sent to a third party that received the member's
+    /// data, newest first, with its delivery and deletion receipt.
+    #[serde(default)]
+    pub withdrawals: Vec<crate::Withdrawal>,
     pub exported_at: DateTime<Utc>,
 }

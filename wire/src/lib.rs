@@ -17,6 +17,7 @@ mod problem;
 mod rules;
 mod third_parties;
 mod vocabulary;
+mod webhooks;
 
 pub use access::{
     AccessLogEntry, AccessRequest, AccessResponse, Connection, CreateConnection, Export,
@@ -36,6 +37,10 @@ pub use rules::{
 };
 pub use third_parties::{CreateThirdParty, CreatedThirdParty, ThirdParty, UpdateThirdParty};
 pub use vocabulary::{Term, Vocabulary};
+pub use webhooks::{
+    CreateDeletionReceipt, DeletionReceipt, Delivery, DeliveryState, EventType, SetWebhook,
+    WebhookEndpoint, Withdrawal, WithdrawalData, WithdrawalEvent,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -30,6 +30,10 @@ pub struct CreatedThirdParty {
     pub client_id: String,
     /// The OAuth2 client secret. Stored as a password hash: it cannot be shown again.
     pub client_secret: String,
+    /// The Standard Webhooks signing secret of `webhook_url`, when one was
+    /// given: shown this once (the third party can rotate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
     pub created_at: DateTime<Utc>,
     /// The index of this write's entry in the verifiable log, as in the
     /// `Datacoop-Log-Index` header; absent on reads and on writes that
@@ -50,6 +54,10 @@ pub struct ThirdParty {
     pub client_id: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A webhook signing secret created by this write (a first endpoint),
+    /// shown this once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
     /// The index of this write's entry in the verifiable log, as in the
     /// `Datacoop-Log-Index` header; absent on reads and on writes that
     /// log nothing.
@@ -62,5 +70,16 @@ pub struct ThirdParty {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateThirdParty {
-    pub status: ThirdPartyStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ThirdPartyStatus>,
+    /// A new webhook endpoint, or `null` to remove it. Setting one where
+    /// there was none gives the third party its signing secret, shown in
+    /// this answer as `webhook_secret`.
+    #[serde(
+        default,
+        deserialize_with = "crate::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub webhook_url: Option<Option<String>>,
 }

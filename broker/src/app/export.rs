@@ -25,7 +25,12 @@ pub struct Holdings {
     pub delegations: Vec<(Delegation, bool)>,
     /// `(third party id, subject)`, oldest first.
     pub connections: Vec<(String, String)>,
+    /// Every withdrawal sent about the member, newest first.
+    pub withdrawals: Vec<crate::store::EventRecord>,
 }
+
+/// Withdrawals read per query while exporting.
+const WITHDRAWALS_PAGE: u32 = 500;
 
 pub async fn holdings(store: &dyn Store, member: Member) -> Result<Holdings, AppError> {
     let rules = store.rules_of(&Owner::Member(member.id.clone())).await?;
@@ -39,12 +44,30 @@ pub async fn holdings(store: &dyn Store, member: Member) -> Result<Holdings, App
         .collect();
     let connections = store.connections_of(&member.id).await?;
     let data = store.data_of(&member.id).await?;
+    let mut withdrawals = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .events(
+                &crate::store::EventFilter::Member(member.id.clone()),
+                before,
+                WITHDRAWALS_PAGE,
+            )
+            .await?;
+        let full = page.len() == usize::try_from(WITHDRAWALS_PAGE).unwrap_or(usize::MAX);
+        before = page.last().map(|(seq, _)| *seq);
+        withdrawals.extend(page.into_iter().map(|(_, event)| event));
+        if !full {
+            break;
+        }
+    }
     Ok(Holdings {
         member,
         data,
         rules,
         delegations,
         connections,
+        withdrawals,
     })
 }
 

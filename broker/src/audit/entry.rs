@@ -124,6 +124,23 @@ impl Entry {
                     "categories": verdicts(&access.categories),
                 }),
             ),
+            Change::Disconnect {
+                member,
+                third_party,
+                ..
+            } => (
+                "connection.ended",
+                vec![member.clone()],
+                json!({ "member": member.as_str(), "third_party": third_party.as_str() }),
+            ),
+            // An endpoint is where events go, not consent; the worker's
+            // withdrawals and deletion receipts are logged one entry per
+            // event as they are staged (`withdrawn`, `deletion_confirmed`).
+            Change::SetWebhook { .. }
+            | Change::Withdraw { .. }
+            | Change::ConfirmDeletion { .. } => {
+                return Ok(None);
+            }
             // The subject as the third party sent it: it stands for no
             // member, and the entry guesses at none.
             Change::UnmatchedAccess(call) => (
@@ -152,6 +169,47 @@ impl Entry {
                 "member": member.id.as_str(),
                 "registry": member.registry.as_str(),
                 "accepts_delegations": member.accepts_delegations,
+            }),
+        )
+    }
+
+    /// The entry of a `consent.withdrawn` event: who was told to delete
+    /// which categories received for which purpose (never the subject).
+    pub fn withdrawn(
+        event: &crate::domain::EventId,
+        withdrawal: &crate::store::Withdrawal,
+        categories: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Self, EntryError> {
+        Self::new(
+            "consent.withdrawn",
+            vec![withdrawal.member.clone()],
+            at,
+            json!({
+                "event": event.as_str(),
+                "member": withdrawal.member.as_str(),
+                "third_party": withdrawal.third_party.as_str(),
+                "purpose": withdrawal.purpose,
+                "categories": categories,
+            }),
+        )
+    }
+
+    /// The entry of a third party's deletion receipt for an event.
+    pub fn deletion_confirmed(
+        event: &crate::domain::EventId,
+        member: &MemberId,
+        third_party: &crate::domain::ThirdPartyId,
+        at: DateTime<Utc>,
+    ) -> Result<Self, EntryError> {
+        Self::new(
+            "deletion.confirmed",
+            vec![member.clone()],
+            at,
+            json!({
+                "event": event.as_str(),
+                "member": member.as_str(),
+                "third_party": third_party.as_str(),
             }),
         )
     }

@@ -69,6 +69,11 @@ opaque_id!(
     DelegationId,
     "dlg_"
 );
+opaque_id!(
+    /// A webhook event: the `webhook-id` a third party receives.
+    EventId,
+    "evt_"
+);
 
 #[cfg(test)]
 mod tests {

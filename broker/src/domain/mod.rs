@@ -12,7 +12,7 @@ pub mod validation;
 pub mod vocabulary;
 
 pub use delegation::{Delegation, Scope};
-pub use ids::{DelegationId, MemberId, PersonaId, RuleId, ThirdPartyId};
+pub use ids::{DelegationId, EventId, MemberId, PersonaId, RuleId, ThirdPartyId};
 pub use member::{DisplayName, Member, MemberPatch, NewMember};
 pub use persona::{Persona, PersonaDescription, PersonaName};
 pub use rule::{Effect, Owner, Requester, Rule, RuleAction, RuleSpec};

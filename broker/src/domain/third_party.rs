@@ -32,23 +32,31 @@ impl ThirdPartyName {
 pub enum WebhookUrlError {
     #[error("must be an absolute URL")]
     NotAbsolute,
-    #[error("must use https (http is allowed for loopback addresses only)")]
+    #[error(
+        "must use https (http is accepted for loopback hosts only, when the broker runs with DATACOOP_ALLOW_INSECURE_WEBHOOKS=true)"
+    )]
     InsecureScheme,
+    #[error(
+        "must not point to a private, loopback or link-local address (loopback is accepted only with DATACOOP_ALLOW_INSECURE_WEBHOOKS=true)"
+    )]
+    InternalAddress,
     #[error("must not carry a user name or password")]
     Credentials,
     #[error("must be at most {max} characters")]
     TooLong { max: usize },
 }
 
-/// Where a third party hears about withdrawn consent: `https`, or `http`
-/// to a loopback address (for development).
+/// Where a third party hears about withdrawn consent: `https` to a public
+/// host, or (with `allow_insecure`, for development) `http` or `https` to
+/// a loopback host. Names are checked again by what they resolve to, when
+/// set (`webhook::address::check_url`) and at every connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl(Url);
 
 impl WebhookUrl {
     pub const MAX_CHARS: usize = 2048;
 
-    pub fn parse(raw: &str) -> Result<Self, WebhookUrlError> {
+    pub fn parse(raw: &str, allow_insecure: bool) -> Result<Self, WebhookUrlError> {
         if raw.len() > Self::MAX_CHARS {
             return Err(WebhookUrlError::TooLong {
                 max: Self::MAX_CHARS,
@@ -61,20 +69,35 @@ impl WebhookUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(WebhookUrlError::Credentials);
         }
-        let loopback = match host {
-            Host::Domain(name) => name == "localhost",
-            Host::Ipv4(ip) => ip.is_loopback(),
-            Host::Ipv6(ip) => ip.is_loopback(),
+        let (loopback, permitted) = match host {
+            Host::Domain(name) => {
+                let loopback = name.eq_ignore_ascii_case("localhost")
+                    || name.to_ascii_lowercase().ends_with(".localhost");
+                (loopback, !loopback || allow_insecure)
+            }
+            Host::Ipv4(ip) => (
+                ip.is_loopback(),
+                crate::webhook::address::permitted(ip.into(), allow_insecure),
+            ),
+            Host::Ipv6(ip) => (
+                ip.is_loopback(),
+                crate::webhook::address::permitted(ip.into(), allow_insecure),
+            ),
         };
         match url.scheme() {
+            "https" | "http" if !permitted => Err(WebhookUrlError::InternalAddress),
             "https" => Ok(Self(url)),
-            "http" if loopback => Ok(Self(url)),
+            "http" if loopback && allow_insecure => Ok(Self(url)),
             _ => Err(WebhookUrlError::InsecureScheme),
         }
     }
 
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.0
     }
 }
 
@@ -100,16 +123,18 @@ pub struct NewThirdParty {
     pub webhook_url: Option<WebhookUrl>,
 }
 
-impl TryFrom<datacoop_wire::CreateThirdParty> for NewThirdParty {
-    type Error = FieldErrors;
-
-    fn try_from(body: datacoop_wire::CreateThirdParty) -> Result<Self, FieldErrors> {
+impl NewThirdParty {
+    /// Validates a body; `allow_insecure` as in `WebhookUrl::parse`.
+    pub fn parse(
+        body: datacoop_wire::CreateThirdParty,
+        allow_insecure: bool,
+    ) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         let name = errors.check("name", ThirdPartyName::parse(&body.name));
         let webhook_url = match body.webhook_url.as_deref() {
             None => Some(None),
             Some(raw) => errors
-                .check("webhook_url", WebhookUrl::parse(raw))
+                .check("webhook_url", WebhookUrl::parse(raw, allow_insecure))
                 .map(Some),
         };
         errors.finish(|| {
@@ -127,31 +152,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn webhook_urls_must_be_https_or_loopback_http() {
-        assert!(WebhookUrl::parse("https://example.org/hooks/datacoop").is_ok());
-        assert!(WebhookUrl::parse("http://127.0.0.1:9000/hook").is_ok());
-        assert!(WebhookUrl::parse("http://localhost/hook").is_ok());
-        assert!(WebhookUrl::parse("http://[::1]/hook").is_ok());
+    fn webhook_urls_must_be_https_or_loopback_http_when_allowed() {
+        let parse = |raw: &str| WebhookUrl::parse(raw, true);
+        assert!(parse("https://example.org/hooks/datacoop").is_ok());
+        assert!(parse("http://127.0.0.1:9000/hook").is_ok());
+        assert!(parse("http://localhost/hook").is_ok());
+        assert!(parse("http://[::1]/hook").is_ok());
         assert_eq!(
-            WebhookUrl::parse("http://example.org/hook"),
+            parse("http://example.org/hook"),
             Err(WebhookUrlError::InsecureScheme)
         );
         assert_eq!(
-            WebhookUrl::parse("ftp://example.org/hook"),
+            parse("ftp://example.org/hook"),
             Err(WebhookUrlError::InsecureScheme)
         );
+        assert_eq!(parse("/relative"), Err(WebhookUrlError::NotAbsolute));
         assert_eq!(
-            WebhookUrl::parse("/relative"),
-            Err(WebhookUrlError::NotAbsolute)
-        );
-        assert_eq!(
-            WebhookUrl::parse("https://user:pw@example.org/"),
+            parse("https://user:pw@example.org/"),
             Err(WebhookUrlError::Credentials)
         );
         assert_eq!(
-            WebhookUrl::parse("mailto:a@example.org"),
+            parse("mailto:a@example.org"),
             Err(WebhookUrlError::NotAbsolute)
         );
+    }
+
+    #[test]
+    fn internal_hosts_are_refused_and_loopback_only_when_allowed() {
+        for url in [
+            "http://127.0.0.1:9000/hook",
+            "https://127.0.0.1/hook",
+            "http://localhost/hook",
+            "https://api.localhost/hook",
+            "https://[::1]/hook",
+        ] {
+            assert_eq!(
+                WebhookUrl::parse(url, false),
+                Err(WebhookUrlError::InternalAddress),
+                "{url}"
+            );
+            assert!(WebhookUrl::parse(url, true).is_ok(), "{url}");
+        }
+        for url in [
+            "https://10.0.0.7/hook",
+            "https://192.168.1.1/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[fe80::1]/hook",
+            "https://[fd12::1]/hook",
+            "https://[::ffff:10.0.0.1]/hook",
+            "http://10.0.0.7/hook",
+        ] {
+            for allow in [false, true] {
+                assert_eq!(
+                    WebhookUrl::parse(url, allow),
+                    Err(WebhookUrlError::InternalAddress),
+                    "{url}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -161,7 +219,7 @@ mod tests {
             class: RequesterClass::Academic,
             webhook_url: Some("http://example.org".into()),
         };
-        let errors = NewThirdParty::try_from(body).unwrap_err();
+        let errors = NewThirdParty::parse(body, true).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "webhook_url"]);
     }

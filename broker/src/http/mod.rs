@@ -22,6 +22,7 @@ mod rules;
 mod service;
 mod third_parties;
 mod vocabulary;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,9 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Signs the verifiable log's checkpoints.
     pub log: Arc<crate::app::audit::LogSigner>,
+    /// Which webhook URLs are accepted, and when a deletion receipt is
+    /// overdue.
+    pub webhooks: WebhookPolicy,
     vocabulary_document: Arc<datacoop_wire::Vocabulary>,
 }
 
@@ -107,6 +111,7 @@ impl AppState {
             secret_verifier: Arc::new(SecretVerifier::default()),
             rate_limits: Arc::new(RateLimits::default()),
             log: Arc::new(log),
+            webhooks: WebhookPolicy::default(),
             vocabulary_document,
         })
     }
@@ -142,11 +147,34 @@ impl AppState {
         }
     }
 
+    /// The same state with this webhook policy.
+    pub fn with_webhooks(self, webhooks: WebhookPolicy) -> Self {
+        Self { webhooks, ..self }
+    }
+
     /// The same state with these rate limits.
     pub fn with_rate_limits(self, settings: RateLimitSettings) -> Self {
         Self {
             rate_limits: Arc::new(RateLimits::new(settings)),
             ..self
+        }
+    }
+}
+
+/// What the HTTP layer needs to know of webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookPolicy {
+    /// `http` to loopback hosts accepted (`DATACOOP_ALLOW_INSECURE_WEBHOOKS`).
+    pub allow_insecure: bool,
+    /// How long a third party has to confirm a deletion.
+    pub deletion_grace: Duration,
+}
+
+impl Default for WebhookPolicy {
+    fn default() -> Self {
+        Self {
+            allow_insecure: false,
+            deletion_grace: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -191,6 +219,7 @@ pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>)
         .merge(service::router())
         .merge(delegations::router())
         .merge(audit::router())
+        .merge(webhooks::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));

@@ -20,7 +20,15 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn from_query(query: &RawQuery) -> Result<Self, ApiError> {
-        query.only(&["limit", "cursor"])?;
+        Self::from_query_with(query, &[])
+    }
+
+    /// As `from_query`, with the call's own parameters `extra` allowed
+    /// beside `limit` and `cursor`.
+    pub fn from_query_with(query: &RawQuery, extra: &[&str]) -> Result<Self, ApiError> {
+        let mut known = vec!["limit", "cursor"];
+        known.extend_from_slice(extra);
+        query.only(&known)?;
         let mut errors = FieldErrors::new();
         let limit = match query.get("limit") {
             None => Some(DEFAULT_LIMIT),

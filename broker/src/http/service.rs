@@ -5,7 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json as JsonResponse, Router};
 use std::sync::Arc;
 
@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/data", get(my_data))
         .route("/v1/me/data/{category}", put(put_data))
         .route("/v1/me/connections", post(connect).get(connections))
+        .route("/v1/me/connections/{third_party}", delete(disconnect))
         .route("/v1/me/access-log", get(access_log))
         .route("/v1/me/export", get(export))
         .route("/v1/access", post(access))
@@ -173,6 +174,38 @@ async fn connections(
     Ok(JsonResponse(connections_of(&state, &member.id).await?))
 }
 
+/// Cut a third party off: its subject for the calling member ends (a call
+/// with it is answered like one about nobody), and every category it
+/// received is withdrawn (`consent.withdrawn`, which it must confirm
+/// deleting). Connecting again gives a new subject.
+#[utoipa::path(
+    delete, path = "/v1/me/connections/{third_party}", tag = "member",
+    params(("third_party" = String, Path, description = "Third-party id")),
+    responses(
+        (status = 204, description = "Disconnected", headers(("Datacoop-Log-Index" = u64, description = "The index of the write's entry in the verifiable log"))),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+async fn disconnect(
+    AuthMember(member): AuthMember,
+    State(state): State<AppState>,
+    Path(third_party): Path<String>,
+) -> Result<(StatusCode, Receipt), ApiError> {
+    let third_party = ThirdPartyId::parse(&third_party).ok_or(ApiError::NotFound)?;
+    let ended = state
+        .store
+        .disconnect(&member.id, &third_party, state.clock.now())
+        .await?;
+    if !ended.value {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(third_party = %third_party, "a member cut a third party off");
+    Ok((StatusCode::NO_CONTENT, Receipt(ended.log_index)))
+}
+
 async fn connections_of(state: &AppState, member: &MemberId) -> Result<Vec<Connection>, ApiError> {
     Ok(state
         .store
@@ -269,15 +302,21 @@ async fn export(
         })
         .collect();
     let rules: Vec<_> = holdings.rules.iter().map(Rule::to_wire).collect();
+    let withdrawals: Vec<_> = holdings
+        .withdrawals
+        .into_iter()
+        .map(super::webhooks::withdrawal)
+        .collect();
     // The document's fields, the access log last, so it can follow as it
     // is read: `{"profile":…,…,"access_log":[` entries `]}`.
     let head = format!(
-        "{{\"profile\":{},\"data\":{},\"rules\":{},\"delegations\":{},\"connections\":{},\"exported_at\":{},\"access_log\":[",
+        "{{\"profile\":{},\"data\":{},\"rules\":{},\"delegations\":{},\"connections\":{},\"withdrawals\":{},\"exported_at\":{},\"access_log\":[",
         json(&me(holdings.member))?,
         json(&values(holdings.data))?,
         json(&rules)?,
         json(&delegations)?,
         json(&connections)?,
+        json(&withdrawals)?,
         json(&exported_at)?,
     );
     let mut first = true;

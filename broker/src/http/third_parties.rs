@@ -14,6 +14,7 @@ use super::extract::{Json, RawQuery};
 use super::pagination::PageRequest;
 use super::receipt::Receipt;
 use crate::credentials::{self, CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX};
+use crate::domain::third_party::{WebhookUrl, WebhookUrlError};
 use crate::domain::{NewThirdParty, ThirdParty, ThirdPartyId, ThirdPartyStatus};
 
 pub fn router() -> Router<AppState> {
@@ -44,7 +45,10 @@ async fn create(
     State(state): State<AppState>,
     Json(body): Json<CreateThirdParty>,
 ) -> Result<(StatusCode, Receipt, JsonResponse<CreatedThirdParty>), ApiError> {
-    let new = NewThirdParty::try_from(body)?;
+    let new = NewThirdParty::parse(body, state.webhooks.allow_insecure)?;
+    if let Some(url) = &new.webhook_url {
+        check_webhook_address(url, state.webhooks.allow_insecure).await?;
+    }
     if !state.policies.vocabulary.has_class(new.class) {
         return Err(ApiError::invalid(
             "class",
@@ -58,6 +62,10 @@ async fn create(
         credentials::generate_public_id(CLIENT_ID_PREFIX).map_err(ApiError::internal)?;
     let secret = credentials::generate_secret(CLIENT_SECRET_PREFIX).map_err(ApiError::internal)?;
     let secret_hash = hash_off_thread(secret.clone()).await?;
+    let webhook_secret = match new.webhook_url {
+        Some(_) => Some(crate::webhook::generate_secret().map_err(ApiError::internal)?),
+        None => None,
+    };
     let now = state.clock.now();
     let third_party = ThirdParty {
         id: ThirdPartyId::generate(),
@@ -71,7 +79,7 @@ async fn create(
     };
     let logged = state
         .store
-        .create_third_party(&third_party, &secret_hash)
+        .approve_third_party(&third_party, &secret_hash, webhook_secret.as_deref())
         .await?;
     tracing::info!(third_party = %third_party.id, class = third_party.class.as_str(), "third party approved");
     Ok((
@@ -85,6 +93,7 @@ async fn create(
             webhook_url: third_party.webhook_url,
             client_id: third_party.client_id,
             client_secret: secret.expose_secret().to_owned(),
+            webhook_secret,
             created_at: third_party.created_at,
             log_index: logged.log_index,
         }),
@@ -157,8 +166,10 @@ async fn show(
     Ok(JsonResponse(to_wire(third_party)))
 }
 
-/// Suspend or reinstate a third party. A suspended third party is denied
-/// every decision (`requester_inactive`).
+/// Suspend or reinstate a third party, and set or remove its webhook
+/// endpoint. A suspended third party is denied every decision
+/// (`requester_inactive`). A first endpoint comes with a signing secret,
+/// shown in this answer only (the third party can rotate it).
 #[utoipa::path(
     patch, path = "/v1/third-parties/{id}", tag = "admin", operation_id = "update_third_party",
     params(("id" = String, Path, description = "Third-party id")),
@@ -182,15 +193,86 @@ async fn update(
     Json(body): Json<UpdateThirdParty>,
 ) -> Result<(Receipt, JsonResponse<datacoop_wire::ThirdParty>), ApiError> {
     let id = ThirdPartyId::parse(&id).ok_or(ApiError::NotFound)?;
-    let changed = state
-        .store
-        .set_third_party_status(&id, body.status, state.clock.now())
-        .await?;
-    let third_party = changed.value.ok_or(ApiError::NotFound)?;
-    tracing::info!(third_party = %third_party.id, status = third_party.status.as_str(), "third party status set");
-    let mut answer = to_wire(third_party);
-    answer.log_index = changed.log_index;
-    Ok((Receipt(changed.log_index), JsonResponse(answer)))
+    // Everything is checked before anything changes.
+    let webhook = match &body.webhook_url {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => Some(Some(
+            parse_webhook(raw, "webhook_url", state.webhooks.allow_insecure).await?,
+        )),
+    };
+    if body.status.is_none() && webhook.is_none() {
+        return Err(ApiError::invalid(
+            "status",
+            "give `status`, `webhook_url` or both",
+        ));
+    }
+    let mut answer = None;
+    let mut log_index = None;
+    if let Some(status) = body.status {
+        let changed = state
+            .store
+            .set_third_party_status(&id, status, state.clock.now())
+            .await?;
+        let third_party = changed.value.ok_or(ApiError::NotFound)?;
+        tracing::info!(third_party = %third_party.id, status = third_party.status.as_str(), "third party status set");
+        log_index = changed.log_index;
+        answer = Some(to_wire(third_party));
+    }
+    if let Some(url) = webhook {
+        let secret = crate::webhook::generate_secret().map_err(ApiError::internal)?;
+        let set = state
+            .store
+            .set_webhook(
+                &id,
+                url.as_ref().map(WebhookUrl::as_str),
+                &secret,
+                false,
+                state.clock.now(),
+            )
+            .await?;
+        let (third_party, new_secret) = set.value.ok_or(ApiError::NotFound)?;
+        tracing::info!(third_party = %third_party.id, "webhook endpoint set by the stewards");
+        let mut wire = to_wire(third_party);
+        wire.webhook_secret = new_secret;
+        answer = Some(wire);
+    }
+    let mut answer = answer.ok_or(ApiError::NotFound)?;
+    answer.log_index = log_index;
+    Ok((Receipt(log_index), JsonResponse(answer)))
+}
+
+/// A webhook URL from a request: the scheme and host rules, then what a
+/// name resolves to (`field` names it in the 422).
+pub(super) async fn parse_webhook(
+    raw: &str,
+    field: &str,
+    allow_insecure: bool,
+) -> Result<WebhookUrl, ApiError> {
+    let url = WebhookUrl::parse(raw, allow_insecure)
+        .map_err(|error| ApiError::invalid(field, error.to_string()))?;
+    check_webhook_address(&url, allow_insecure)
+        .await
+        .map_err(|_| ApiError::invalid(field, WebhookUrlError::InternalAddress.to_string()))?;
+    Ok(url)
+}
+
+/// Refuses a name that resolves to an address webhooks may not reach. A
+/// name that does not resolve (yet) is accepted: every connection checks
+/// the addresses again.
+async fn check_webhook_address(url: &WebhookUrl, allow_insecure: bool) -> Result<(), ApiError> {
+    let checked = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        crate::webhook::address::check_url(url.url(), allow_insecure),
+    )
+    .await;
+    match checked {
+        Ok(Err(crate::webhook::address::AddressError::Internal)) => Err(ApiError::invalid(
+            "webhook_url",
+            WebhookUrlError::InternalAddress.to_string(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Give a third party a new client secret, shown this once. The old
@@ -241,6 +323,7 @@ fn to_wire(third_party: ThirdParty) -> datacoop_wire::ThirdParty {
         client_id: third_party.client_id,
         created_at: third_party.created_at,
         updated_at: third_party.updated_at,
+        webhook_secret: None,
         log_index: None,
     }
 }

@@ -22,8 +22,53 @@ macro_rules! owner_states {
     };
 }
 
+/// Leases up to `$3` rows of `table` that are due at `$1` and unleased
+/// until `$2`, oldest first; PostgreSQL skips rows another replica is
+/// leasing at this moment (`FOR UPDATE SKIP LOCKED`).
+macro_rules! claim {
+    ($table:literal, $due:literal, $order:literal, $returning:literal, $lock:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET leased_until = $2 WHERE seq IN (SELECT seq FROM ",
+            $table,
+            " WHERE ",
+            $due,
+            " (leased_until IS NULL OR leased_until <= $1) ORDER BY ",
+            $order,
+            " LIMIT $3",
+            $lock,
+            ") RETURNING ",
+            $returning
+        )
+    };
+}
+macro_rules! claims {
+    ($lock:literal) => {
+        /// Leases rechecks (`Store::claim_rechecks`).
+        pub const CLAIM_RECHECKS: &str = claim!(
+            "consent_rechecks",
+            "",
+            "seq",
+            "seq, owner_kind, owner_id",
+            $lock
+        );
+        /// Leases due events (`Store::claim_events`).
+        pub const CLAIM_EVENTS: &str = claim!(
+            "webhook_events",
+            "state = 'pending' AND next_attempt_at <= $1 AND",
+            "next_attempt_at",
+            "seq, id, third_party_id, body, created_at, attempts",
+            $lock
+        );
+    };
+}
+
 /// SQLite.
 pub mod sqlite {
+    // One process writes the file: nothing to skip.
+    claims!("");
+
     /// A JSON array as rows: the `json_each` table-valued function.
     pub const OWNER_STATES: &str = owner_states!("json_each($1) AS k");
     /// After an erasure commits: copy the write-ahead log back into the
@@ -44,6 +89,8 @@ pub mod sqlite {
 
 /// PostgreSQL.
 pub mod postgres {
+    claims!(" FOR UPDATE SKIP LOCKED");
+
     /// A JSON array as rows: `jsonb_array_elements_text`.
     pub const OWNER_STATES: &str =
         owner_states!("jsonb_array_elements_text($1::jsonb) AS k(value)");

@@ -42,6 +42,9 @@ pub struct GroupCommit {
     /// size is still theirs (on PostgreSQL another replica may have moved
     /// it).
     turn: tokio::sync::Mutex<Option<Peaks>>,
+    /// Signalled after every batch commits: wakes the withdrawal worker
+    /// (a permit is kept when it is busy, so no commit goes unnoticed).
+    committed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -51,6 +54,16 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
+    /// Says that a batch committed.
+    pub fn signal_commit(&self) {
+        self.committed.notify_one();
+    }
+
+    /// Returns once a batch has committed since the last call returned.
+    pub async fn next_commit(&self) {
+        self.committed.notified().await;
+    }
+
     /// Queues `change`; its outcome arrives on the receiver.
     pub fn enqueue(&self, change: Change) -> oneshot::Receiver<StoreResult<Committed>> {
         let (reply, outcome) = oneshot::channel();

@@ -38,6 +38,9 @@ pub enum Effect {
         accepts_delegations: bool,
     },
     Left(MemberId),
+    /// A member ended a third party's subject: what calls remember of
+    /// subjects is forgotten.
+    Disconnected(MemberId),
     ThirdParty {
         id: ThirdPartyId,
         class: RequesterClass,
@@ -195,10 +198,12 @@ impl Mirror {
 
     /// Shows what a write just committed.
     pub fn apply(&self, effects: &[Effect]) {
-        if effects
-            .iter()
-            .any(|effect| matches!(effect, Effect::ThirdParty { .. } | Effect::Left(_)))
-        {
+        if effects.iter().any(|effect| {
+            matches!(
+                effect,
+                Effect::ThirdParty { .. } | Effect::Left(_) | Effect::Disconnected(_)
+            )
+        }) {
             self.calls.forget();
         }
         self.write(|state| {
@@ -226,6 +231,7 @@ impl Mirror {
                     Effect::Persona(id) => {
                         state.personas.insert(id.to_string());
                     }
+                    Effect::Disconnected(_) => {}
                     Effect::Version(owner, version) => state.set_version(owner, *version),
                 }
             }

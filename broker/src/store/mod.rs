@@ -31,8 +31,8 @@ use chrono::{DateTime, Utc};
 use crate::credentials::TokenHash;
 use crate::domain::rule::{Owner, Rule};
 use crate::domain::{
-    Delegation, DelegationId, Member, MemberId, MemberPatch, Persona, RequesterClass, RuleId,
-    ThirdParty, ThirdPartyId, ThirdPartyStatus,
+    Delegation, DelegationId, EventId, Member, MemberId, MemberPatch, Persona, RequesterClass,
+    RuleId, ThirdParty, ThirdPartyId, ThirdPartyStatus,
 };
 
 pub use postgres::PgStore;
@@ -285,6 +285,68 @@ pub trait Store: Send + Sync + Debug {
         after: Option<u64>,
         limit: u32,
     ) -> StoreResult<Vec<LoggedEntry>>;
+
+    /// Returns once a batch of changes has committed since the last call
+    /// returned (in this process): what wakes the withdrawal worker.
+    async fn next_commit(&self);
+
+    /// Folds up to `limit` calls of `access_log` not folded yet into
+    /// `recipients` (what each third party received); says how many it
+    /// read. Safe on every replica at once (the fold's row is locked).
+    async fn fold_recipients(&self, limit: u32) -> StoreResult<u64>;
+
+    /// Adds a recheck for every owner one of whose rules started or
+    /// expired after the last sweep and by `now`, and moves the sweep to
+    /// `now`; says how many owners it found.
+    async fn sweep_rule_instants(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Up to `limit` rechecks nobody else is working on, leased until
+    /// `lease_until`, oldest first.
+    async fn claim_rechecks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Seq, Owner)>>;
+
+    /// The active recipients of every member whose decisions `owner`'s
+    /// rules, delegations or standing reach (the owner itself, and every
+    /// member whose delegation chain reaches it; the co-op: everyone).
+    async fn recipients_reached_by(&self, owner: &Owner) -> StoreResult<Vec<Recipient>>;
+
+    /// Up to `limit` active recipients made active by a call since they
+    /// were last decided.
+    async fn unchecked_recipients(&self, limit: u32) -> StoreResult<Vec<Recipient>>;
+
+    /// Up to `limit` pending events due at `now` that no worker holds,
+    /// leased until `lease_until`, with where each goes.
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Outgoing>>;
+
+    /// Records how one delivery attempt of event `seq` ended.
+    async fn record_attempt(
+        &self,
+        seq: Seq,
+        attempt: Attempt,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Events in creation order after `after` (newest first when
+    /// `filter` is a member's), as the stewards and members follow them.
+    async fn events(
+        &self,
+        filter: &EventFilter,
+        after: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Seq, EventRecord)>>;
+
+    /// The outbox's depth and the creation instant of its oldest pending
+    /// event.
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
 }
 
 /// A consent or membership change: what `Store::apply` commits.
@@ -310,6 +372,8 @@ pub enum Change {
     ApproveThirdParty {
         third_party: ThirdParty,
         secret_hash: String,
+        /// The signing secret of its webhook endpoint, when it has one.
+        webhook_secret: Option<String>,
     },
     /// `Missing` when no such third party.
     SetThirdPartyStatus {
@@ -353,6 +417,40 @@ pub enum Change {
     /// A third party's call about a subject that stands for no member of
     /// the co-op, recorded at the same cost as an `Access`.
     UnmatchedAccess(UnmatchedAccess),
+    /// The member ends a third party's pairwise subject: every category
+    /// it received is withdrawn. `Missing` when they are not connected.
+    Disconnect {
+        member: MemberId,
+        third_party: ThirdPartyId,
+        at: DateTime<Utc>,
+    },
+    /// Sets (or, with `None`, removes) a third party's webhook endpoint,
+    /// enabling it again; `secret` becomes its signing secret when
+    /// `replace_secret` or when it has none. `Missing` when no such third
+    /// party.
+    SetWebhook {
+        id: ThirdPartyId,
+        url: Option<String>,
+        secret: String,
+        replace_secret: bool,
+        at: DateTime<Utc>,
+    },
+    /// What the withdrawal worker found: the rechecks it worked through,
+    /// the recipients whose decision turned to deny (each becomes a
+    /// `consent.withdrawn` event), and those it decided again and found
+    /// still allowed.
+    Withdraw {
+        rechecks: Vec<Seq>,
+        withdrawals: Vec<Withdrawal>,
+        still_allowed: Vec<Recipient>,
+    },
+    /// A third party confirms that it deleted what its event withdrew;
+    /// `Missing` when the event is not one of its own.
+    ConfirmDeletion {
+        third_party: ThirdPartyId,
+        event: EventId,
+        at: DateTime<Utc>,
+    },
 }
 
 /// A log entry as a member's listing shows it.
@@ -397,6 +495,18 @@ pub enum Applied {
     Member(Member),
     ThirdParty(ThirdParty),
     Delegation(Delegation),
+    /// A third party's webhook endpoint as set, with the signing secret in
+    /// force (none once removed).
+    Webhook {
+        third_party: ThirdParty,
+        secret: Option<String>,
+    },
+    /// A deletion receipt, confirmed at this instant (now or earlier).
+    Confirmed {
+        at: DateTime<Utc>,
+        /// False when it had been confirmed before: nothing changed.
+        now: bool,
+    },
 }
 
 /// What one member (or owner) may hold at most, so no one can grow the
@@ -493,11 +603,90 @@ impl dyn Store + '_ {
         third_party: &ThirdParty,
         secret_hash: &str,
     ) -> StoreResult<Logged<()>> {
+        self.approve_third_party(third_party, secret_hash, None)
+            .await
+    }
+
+    /// Approves a third party, with its webhook endpoint's signing secret
+    /// when it has an endpoint.
+    pub async fn approve_third_party(
+        &self,
+        third_party: &ThirdParty,
+        secret_hash: &str,
+        webhook_secret: Option<&str>,
+    ) -> StoreResult<Logged<()>> {
         self.done(Change::ApproveThirdParty {
             third_party: third_party.clone(),
             secret_hash: secret_hash.to_owned(),
+            webhook_secret: webhook_secret.map(str::to_owned),
         })
         .await
+    }
+
+    /// Sets (or with `None` removes) a third party's webhook endpoint.
+    /// `secret` becomes its signing secret when `replace_secret` is true
+    /// or it has none yet; the answer carries the secret in force when it
+    /// is `secret` (new), so that it can be shown once.
+    pub async fn set_webhook(
+        &self,
+        id: &ThirdPartyId,
+        url: Option<&str>,
+        secret: &str,
+        replace_secret: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Logged<Option<(ThirdParty, Option<String>)>>> {
+        let committed = self
+            .apply(Change::SetWebhook {
+                id: id.clone(),
+                url: url.map(str::to_owned),
+                secret: secret.to_owned(),
+                replace_secret,
+                at,
+            })
+            .await?;
+        Ok(committed.map(|applied| match applied {
+            Applied::Webhook {
+                third_party,
+                secret: in_force,
+            } => Some((third_party, in_force.filter(|in_force| in_force == secret))),
+            _ => None,
+        }))
+    }
+
+    /// The member ends a third party's subject; false when not connected.
+    pub async fn disconnect(
+        &self,
+        member: &MemberId,
+        third_party: &ThirdPartyId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Logged<bool>> {
+        self.found(Change::Disconnect {
+            member: member.clone(),
+            third_party: third_party.clone(),
+            at,
+        })
+        .await
+    }
+
+    /// A third party's deletion receipt: when it was confirmed and whether
+    /// by this call; `None` when the event is not the third party's.
+    pub async fn confirm_deletion(
+        &self,
+        third_party: &ThirdPartyId,
+        event: &EventId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Logged<Option<(DateTime<Utc>, bool)>>> {
+        Ok(self
+            .apply(Change::ConfirmDeletion {
+                third_party: third_party.clone(),
+                event: event.clone(),
+                at,
+            })
+            .await?
+            .map(|applied| match applied {
+                Applied::Confirmed { at, now } => Some((at, now)),
+                _ => None,
+            }))
     }
 
     pub async fn set_third_party_status(
@@ -633,6 +822,151 @@ pub struct AccessRecord {
     pub decision: datacoop_wire::Verdict,
     pub categories: Vec<CategoryVerdict>,
     pub at: DateTime<Utc>,
+}
+
+/// One (member, third party, purpose, category) a third party received
+/// in an allowed call and has not been told to delete since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub member: MemberId,
+    pub third_party: ThirdPartyId,
+    /// The member's subject for the third party (none once disconnected).
+    pub subject: Option<String>,
+    pub purpose: String,
+    pub category: String,
+    /// The `access_log` position of the latest allowed call that gave it.
+    pub received_through: Seq,
+}
+
+/// Groups recipients into withdrawals, one per (member, third party,
+/// purpose), in the order first seen; those without a subject (no
+/// connection left to address them by) are left out.
+pub fn withdrawals(recipients: impl IntoIterator<Item = Recipient>) -> Vec<Withdrawal> {
+    let mut grouped: Vec<Withdrawal> = Vec::new();
+    let mut at: std::collections::HashMap<(MemberId, ThirdPartyId, String), usize> =
+        std::collections::HashMap::new();
+    for recipient in recipients {
+        let Some(subject) = recipient.subject else {
+            continue;
+        };
+        let key = (
+            recipient.member.clone(),
+            recipient.third_party.clone(),
+            recipient.purpose.clone(),
+        );
+        let category = (recipient.category, recipient.received_through);
+        match at.get(&key).and_then(|index| grouped.get_mut(*index)) {
+            Some(withdrawal) => withdrawal.categories.push(category),
+            None => {
+                at.insert(key, grouped.len());
+                grouped.push(Withdrawal {
+                    member: recipient.member,
+                    third_party: recipient.third_party,
+                    subject,
+                    purpose: recipient.purpose,
+                    categories: vec![category],
+                });
+            }
+        }
+    }
+    grouped
+}
+
+/// Categories one recipient must now delete: a `consent.withdrawn` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub member: MemberId,
+    pub third_party: ThirdPartyId,
+    pub subject: String,
+    pub purpose: String,
+    /// Each category with the latest call that gave it (what the
+    /// withdrawal covers: a later call makes it a recipient again).
+    pub categories: Vec<(String, Seq)>,
+}
+
+/// What staging a change produced beyond its own rows: log entries known
+/// only once staged, and withdrawals to announce.
+#[derive(Debug, Default)]
+pub(crate) struct Staged {
+    pub entries: Vec<crate::audit::entry::Entry>,
+    pub withdrawals: Vec<Withdrawal>,
+}
+
+/// An event due for delivery, and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub seq: Seq,
+    pub id: EventId,
+    pub third_party: ThirdPartyId,
+    /// The exact payload to sign and send.
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub attempts: u32,
+    /// `(url, secret)`; none when the third party has no endpoint or its
+    /// endpoint answered 410.
+    pub endpoint: Option<(String, String)>,
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// Not delivered; tried again at `next`. `counted` is false when no
+    /// request was made (no endpoint to send to).
+    Retry {
+        next: DateTime<Utc>,
+        error: String,
+        counted: bool,
+    },
+    /// The endpoint answered 410 Gone: it is disabled until a new URL is
+    /// set, and the event waits for one until `next`.
+    Gone {
+        next: DateTime<Utc>,
+    },
+    /// Given up: the delivery horizon has passed.
+    Failed {
+        error: String,
+    },
+}
+
+/// Which events a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventFilter {
+    /// Those about a member, newest first.
+    Member(MemberId),
+    /// Those in a delivery state, oldest first.
+    State(datacoop_wire::DeliveryState),
+    /// Those whose deletion is still unconfirmed, recorded before the
+    /// instant, oldest first.
+    UnconfirmedBefore(DateTime<Utc>),
+    /// Every event, oldest first.
+    All,
+}
+
+/// One event as the stewards and its member follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub id: EventId,
+    pub third_party: ThirdPartyId,
+    pub member: MemberId,
+    pub purpose: String,
+    pub categories: Vec<String>,
+    pub state: datacoop_wire::DeliveryState,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub deletion_confirmed_at: Option<DateTime<Utc>>,
+    pub log_index: u64,
+}
+
+/// The outbox at a glance, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    /// Events not delivered yet (and not given up).
+    pub pending: u64,
+    pub oldest_pending: Option<DateTime<Utc>>,
 }
 
 /// A generated co-op, ready to write.

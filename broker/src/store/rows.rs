@@ -74,6 +74,21 @@ impl ThirdPartyRow {
     }
 }
 
+/// A third party as `SET_WEBHOOK` returns it, with its signing secret.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct WebhookRow {
+    webhook_secret: Option<String>,
+    #[sqlx(flatten)]
+    third_party: ThirdPartyRow,
+}
+
+impl WebhookRow {
+    pub(super) fn into_domain(self) -> StoreResult<(Option<String>, ThirdParty)> {
+        let (_, third_party) = self.third_party.into_domain()?;
+        Ok((self.webhook_secret, third_party))
+    }
+}
+
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} `{value}`"))
 }
@@ -337,6 +352,127 @@ impl AccessRow {
                 decision,
                 categories,
                 at: self.at,
+            },
+        ))
+    }
+}
+
+/// A call as the recipients' fold reads it.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct FoldedCall {
+    pub(super) seq: Seq,
+    pub(super) member_id: String,
+    pub(super) third_party_id: String,
+    pub(super) purpose: String,
+    categories: String,
+}
+
+impl FoldedCall {
+    /// The categories the call gave the third party.
+    pub(super) fn allowed(&self) -> StoreResult<Vec<String>> {
+        let stored = serde_json::from_str::<Vec<StoredCategory>>(&self.categories)
+            .map_err(|_| corrupt("access categories", &self.categories))?;
+        Ok(stored
+            .into_iter()
+            .filter(|category| category.decision == "allow")
+            .map(|category| category.category)
+            .collect())
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct RecipientRow {
+    member_id: String,
+    third_party_id: String,
+    subject: Option<String>,
+    purpose: String,
+    category: String,
+    received_through: Seq,
+}
+
+impl RecipientRow {
+    pub(super) fn into_domain(self) -> super::Recipient {
+        super::Recipient {
+            member: MemberId::from_trusted(self.member_id),
+            third_party: ThirdPartyId::from_trusted(self.third_party_id),
+            subject: self.subject,
+            purpose: self.purpose,
+            category: self.category,
+            received_through: self.received_through,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct OutgoingRow {
+    seq: Seq,
+    id: String,
+    third_party_id: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    attempts: i32,
+}
+
+impl OutgoingRow {
+    pub(super) fn into_domain(self, endpoint: Option<(String, String)>) -> super::Outgoing {
+        super::Outgoing {
+            seq: self.seq,
+            id: crate::domain::EventId::from_trusted(self.id),
+            third_party: ThirdPartyId::from_trusted(self.third_party_id),
+            body: self.body,
+            created_at: self.created_at,
+            attempts: u32::try_from(self.attempts).unwrap_or_default(),
+            endpoint,
+        }
+    }
+
+    pub(super) fn third_party(&self) -> &str {
+        &self.third_party_id
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct EventRow {
+    seq: Seq,
+    id: String,
+    third_party_id: String,
+    member_id: String,
+    purpose: String,
+    categories: String,
+    state: String,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    failed_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    deletion_confirmed_at: Option<DateTime<Utc>>,
+    log_index: i64,
+}
+
+impl EventRow {
+    pub(super) fn into_domain(self) -> StoreResult<(Seq, super::EventRecord)> {
+        let state = datacoop_wire::DeliveryState::parse(&self.state)
+            .ok_or_else(|| corrupt("event state", &self.state))?;
+        let categories = serde_json::from_str::<Vec<String>>(&self.categories)
+            .map_err(|_| corrupt("event categories", &self.categories))?;
+        let log_index =
+            u64::try_from(self.log_index).map_err(|_| corrupt("event log index", "negative"))?;
+        Ok((
+            self.seq,
+            super::EventRecord {
+                id: crate::domain::EventId::from_trusted(self.id),
+                third_party: ThirdPartyId::from_trusted(self.third_party_id),
+                member: MemberId::from_trusted(self.member_id),
+                purpose: self.purpose,
+                categories,
+                state,
+                attempts: u32::try_from(self.attempts).unwrap_or_default(),
+                created_at: self.created_at,
+                delivered_at: self.delivered_at,
+                failed_at: self.failed_at,
+                last_error: self.last_error,
+                deletion_confirmed_at: self.deletion_confirmed_at,
+                log_index,
             },
         ))
     }

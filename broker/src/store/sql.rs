@@ -44,8 +44,8 @@ pub const UPDATE_MEMBER: &str = concat!(
 );
 
 pub const INSERT_THIRD_PARTY: &str = "INSERT INTO third_parties \
-    (id, name, class, status, webhook_url, client_id, client_secret_hash, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    (id, name, class, status, webhook_url, client_id, client_secret_hash, created_at, updated_at, webhook_secret) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 pub const SELECT_THIRD_PARTY: &str = concat!(
     "SELECT ",
     third_party_columns!(),
@@ -188,3 +188,131 @@ pub const NEXT_CHECKPOINT: &str =
 pub const LOG_ABOUT: &str = "SELECT e.idx, e.kind, e.at FROM log_subjects s \
     JOIN log_entries e ON e.idx = s.idx \
     WHERE s.member_id = $1 AND s.idx > $2 ORDER BY s.idx LIMIT $3";
+
+// Withdrawals (issue 10): recipients, rechecks, the webhook outbox.
+
+pub const INSERT_RECHECK: &str =
+    "INSERT INTO consent_rechecks (owner_kind, owner_id, created_at) VALUES ($1, $2, $3)";
+pub const DELETE_RECHECK: &str = "DELETE FROM consent_rechecks WHERE seq = $1";
+/// The fold's position, its row locked (PostgreSQL) or the file's write
+/// lock taken (SQLite) until commit: one fold at a time on every replica.
+pub const FOLD_HEAD: &str =
+    "UPDATE recipients_fold SET through = through WHERE id = 1 RETURNING through, swept_at";
+pub const SET_FOLD: &str = "UPDATE recipients_fold SET through = $1 WHERE id = 1";
+pub const SET_SWEPT: &str = "UPDATE recipients_fold SET swept_at = $1 WHERE id = 1";
+pub const CALLS_AFTER: &str = "SELECT seq, member_id, third_party_id, purpose, categories \
+    FROM access_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+pub const MEMBER_CALLS_AFTER: &str = "SELECT seq, member_id, third_party_id, purpose, categories \
+    FROM access_log WHERE member_id = $1 AND seq > $2 ORDER BY seq";
+/// A call made this recipient active: `unchecked` when it was not active
+/// before (new, or withdrawn since), so it is decided once more.
+pub const UPSERT_RECIPIENT: &str = "INSERT INTO recipients \
+    (member_id, third_party_id, purpose, category, received_through, withdrawn_through, unchecked) \
+    VALUES ($1, $2, $3, $4, $5, 0, TRUE) \
+    ON CONFLICT (member_id, third_party_id, purpose, category) DO UPDATE SET \
+    unchecked = CASE WHEN excluded.received_through > recipients.withdrawn_through \
+        AND recipients.received_through <= recipients.withdrawn_through THEN TRUE \
+        ELSE recipients.unchecked END, \
+    received_through = CASE WHEN excluded.received_through > recipients.received_through \
+        THEN excluded.received_through ELSE recipients.received_through END";
+pub const OWNERS_WITH_INSTANTS: &str = "SELECT DISTINCT owner_kind, owner_id FROM rules \
+    WHERE (not_before > $1 AND not_before <= $2) OR (expires_at > $1 AND expires_at <= $2)";
+
+macro_rules! recipient_columns {
+    () => {
+        "r.member_id, r.third_party_id, c.subject, r.purpose, r.category, r.received_through \
+         FROM recipients r LEFT JOIN connections c \
+         ON c.member_id = r.member_id AND c.third_party_id = r.third_party_id"
+    };
+}
+/// Every member whose decisions `$2:$1` reaches (itself when a member,
+/// and every member whose delegations lead to it), and their active
+/// recipients.
+pub const RECIPIENTS_REACHED: &str = concat!(
+    "WITH RECURSIVE affected(member_id) AS ( \
+     SELECT CAST($1 AS TEXT) WHERE $2 = 'member' \
+     UNION SELECT member_id FROM delegations WHERE proxy_kind = $2 AND proxy_id = $1 \
+     UNION SELECT d.member_id FROM delegations d JOIN affected a \
+     ON d.proxy_kind = 'member' AND d.proxy_id = a.member_id) \
+     SELECT ",
+    recipient_columns!(),
+    " JOIN affected a ON a.member_id = r.member_id WHERE r.received_through > r.withdrawn_through"
+);
+pub const ALL_RECIPIENTS: &str = concat!(
+    "SELECT ",
+    recipient_columns!(),
+    " WHERE r.received_through > r.withdrawn_through"
+);
+pub const UNCHECKED_RECIPIENTS: &str = concat!(
+    "SELECT ",
+    recipient_columns!(),
+    " WHERE r.unchecked = TRUE AND r.received_through > r.withdrawn_through LIMIT $1"
+);
+/// A member's active recipients (of one third party when `$2` is set).
+pub const RECIPIENTS_OF: &str = concat!(
+    "SELECT ",
+    recipient_columns!(),
+    " WHERE r.member_id = $1 AND r.third_party_id = COALESCE($2, r.third_party_id) \
+     AND r.received_through > r.withdrawn_through"
+);
+/// Marks one recipient told, unless a withdrawal already covered the call.
+pub const WITHDRAW_RECIPIENT: &str = "UPDATE recipients SET withdrawn_through = $5, unchecked = FALSE \
+    WHERE member_id = $1 AND third_party_id = $2 AND purpose = $3 AND category = $4 \
+    AND withdrawn_through < $5";
+pub const RECIPIENT_CHECKED: &str = "UPDATE recipients SET unchecked = FALSE \
+    WHERE member_id = $1 AND third_party_id = $2 AND purpose = $3 AND category = $4 \
+    AND received_through <= $5";
+pub const DELETE_RECIPIENTS_OF: &str = "DELETE FROM recipients WHERE member_id = $1";
+pub const DELETE_CONNECTION: &str =
+    "DELETE FROM connections WHERE member_id = $1 AND third_party_id = $2";
+
+pub const INSERT_EVENT: &str = "INSERT INTO webhook_events \
+    (id, kind, third_party_id, member_id, purpose, categories, body, log_index, created_at, state, next_attempt_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)";
+pub const SET_WEBHOOK: &str = concat!(
+    "UPDATE third_parties SET webhook_url = $1, \
+     webhook_secret = CASE WHEN $1 IS NULL THEN NULL WHEN $5 THEN $2 \
+         ELSE COALESCE(webhook_secret, $2) END, \
+     webhook_disabled_at = NULL, updated_at = $3 WHERE id = $4 RETURNING webhook_secret, ",
+    third_party_columns!()
+);
+/// A new endpoint: what waited for one is due at once.
+pub const EVENTS_DUE_NOW: &str = "UPDATE webhook_events SET next_attempt_at = $1 \
+    WHERE third_party_id = $2 AND state = 'pending'";
+pub const WEBHOOK_OF: &str = "SELECT webhook_url, webhook_secret FROM third_parties \
+    WHERE id = $1 AND webhook_url IS NOT NULL AND webhook_secret IS NOT NULL \
+    AND webhook_disabled_at IS NULL";
+pub const EVENT_OF: &str = "SELECT member_id, deletion_confirmed_at FROM webhook_events \
+    WHERE id = $1 AND third_party_id = $2";
+pub const CONFIRM_DELETION: &str =
+    "UPDATE webhook_events SET deletion_confirmed_at = $1 WHERE id = $2";
+pub const DELIVERED: &str = "UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1, \
+    delivered_at = $1, last_error = NULL, leased_until = NULL WHERE seq = $2 AND state = 'pending'";
+pub const RETRY: &str = "UPDATE webhook_events SET attempts = attempts + $1, next_attempt_at = $2, \
+    last_error = $3, leased_until = NULL WHERE seq = $4 AND state = 'pending'";
+pub const DISABLE_WEBHOOK: &str = "UPDATE third_parties SET webhook_disabled_at = $1 \
+    WHERE id = (SELECT third_party_id FROM webhook_events WHERE seq = $2)";
+pub const GAVE_UP: &str = "UPDATE webhook_events SET state = 'failed', failed_at = $1, \
+    last_error = $2, leased_until = NULL WHERE seq = $3 AND state = 'pending'";
+macro_rules! event_columns {
+    () => {
+        "SELECT seq, id, third_party_id, member_id, purpose, categories, state, attempts, \
+         created_at, delivered_at, failed_at, last_error, deletion_confirmed_at, log_index \
+         FROM webhook_events "
+    };
+}
+pub const EVENTS_OF_MEMBER: &str = concat!(
+    event_columns!(),
+    "WHERE member_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+);
+pub const EVENTS_IN_STATE: &str = concat!(
+    event_columns!(),
+    "WHERE state = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+);
+pub const EVENTS_UNCONFIRMED: &str = concat!(
+    event_columns!(),
+    "WHERE deletion_confirmed_at IS NULL AND created_at < $1 AND seq > $2 ORDER BY seq LIMIT $3"
+);
+pub const ALL_EVENTS: &str = concat!(event_columns!(), "WHERE seq > $1 ORDER BY seq LIMIT $2");
+pub const OUTBOX_STATS: &str =
+    "SELECT COUNT(*), MIN(created_at) FROM webhook_events WHERE state = 'pending'";

@@ -14,13 +14,13 @@ macro_rules! sql_store {
         use $crate::domain::rule::{Owner, Rule};
         use $crate::store::mirror::Effect;
         use $crate::store::rows::{
-            AccessRow, DelegationRow, FactsRow, MemberRow, PersonaRow, RuleColumns, RuleRow,
-            ThirdPartyRow, VersionRow,
+            AccessRow, DelegationRow, EventRow, FactsRow, FoldedCall, MemberRow, OutgoingRow,
+            PersonaRow, RecipientRow, RuleColumns, RuleRow, ThirdPartyRow, VersionRow,
         };
         use $crate::store::sql;
         use $crate::store::{
-            AccessRecord, Applied, Bulk, Change, DecisionFacts, OwnerState, Seq, StoreError,
-            StoreResult,
+            AccessRecord, Applied, Bulk, Change, DecisionFacts, OwnerState, Seq, Staged,
+            StoreError, StoreResult,
         };
 
         /// A connection inside a transaction (or a savepoint of one).
@@ -96,6 +96,129 @@ macro_rules! sql_store {
                     query = query.bind(*bind);
                 }
                 Ok(query.fetch_one(&mut *tx).await?)
+            }
+
+            /// Queues a recheck of every recipient whose decisions
+            /// `owner` reaches, in the savepoint of the change to it.
+            async fn recheck(tx: &mut Tx, owner: &Owner) -> StoreResult<()> {
+                sqlx::query(sql::INSERT_RECHECK)
+                    .bind(owner.kind())
+                    .bind(owner.id())
+                    .bind($crate::clock::Clock::now(&$crate::clock::SystemClock))
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// Folds calls into `recipients`: each allowed category.
+            async fn fold_calls(tx: &mut Tx, calls: &[FoldedCall]) -> StoreResult<()> {
+                for call in calls {
+                    for category in call.allowed()? {
+                        sqlx::query(sql::UPSERT_RECIPIENT)
+                            .bind(call.member_id.as_str())
+                            .bind(call.third_party_id.as_str())
+                            .bind(call.purpose.as_str())
+                            .bind(category.as_str())
+                            .bind(call.seq)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// Every category `member` gave (to `third_party`, or to
+            /// anyone) and has not withdrawn, as withdrawals to announce,
+            /// counting the calls the fold has not read yet.
+            async fn withdraw_everything(
+                tx: &mut Tx,
+                member: &$crate::domain::MemberId,
+                third_party: Option<&$crate::domain::ThirdPartyId>,
+                staged: &mut Staged,
+            ) -> StoreResult<()> {
+                let through: i64 = sqlx::query_scalar("SELECT through FROM recipients_fold WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let calls = sqlx::query_as::<_, FoldedCall>(sql::MEMBER_CALLS_AFTER)
+                    .bind(member.as_str())
+                    .bind(through)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                Self::fold_calls(tx, &calls).await?;
+                let recipients = sqlx::query_as::<_, RecipientRow>(sql::RECIPIENTS_OF)
+                    .bind(member.as_str())
+                    .bind(third_party.map($crate::domain::ThirdPartyId::as_str))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                staged.withdrawals.extend($crate::store::withdrawals(
+                    recipients.into_iter().map(RecipientRow::into_domain),
+                ));
+                Ok(())
+            }
+
+            /// Announces `withdrawals`: marks each category withdrawn
+            /// (skipping what an earlier withdrawal already covered) and
+            /// writes one event into the outbox per withdrawal left, with
+            /// its log entry at index `first` on; returns the entries.
+            async fn record_withdrawals(
+                tx: &mut Tx,
+                withdrawals: &[$crate::store::Withdrawal],
+                first: i64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<Vec<$crate::audit::entry::Entry>> {
+                let mut entries = Vec::new();
+                for withdrawal in withdrawals {
+                    let mut categories = Vec::with_capacity(withdrawal.categories.len());
+                    for (category, through) in &withdrawal.categories {
+                        let marked = sqlx::query(sql::WITHDRAW_RECIPIENT)
+                            .bind(withdrawal.member.as_str())
+                            .bind(withdrawal.third_party.as_str())
+                            .bind(withdrawal.purpose.as_str())
+                            .bind(category.as_str())
+                            .bind(*through)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if marked > 0 {
+                            categories.push(category.clone());
+                        }
+                    }
+                    if categories.is_empty() {
+                        continue;
+                    }
+                    let index = first
+                        + i64::try_from(entries.len())
+                            .map_err(|_| StoreError::Corrupt("too many withdrawals".into()))?;
+                    let id = $crate::domain::EventId::generate();
+                    let body = serde_json::to_string(&datacoop_wire::WithdrawalEvent {
+                        kind: datacoop_wire::EventType::ConsentWithdrawn,
+                        timestamp: at,
+                        data: datacoop_wire::WithdrawalData {
+                            subject: withdrawal.subject.clone(),
+                            categories: categories.clone(),
+                            purpose: withdrawal.purpose.clone(),
+                            log_index: u64::try_from(index).unwrap_or_default(),
+                        },
+                    })
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    sqlx::query(sql::INSERT_EVENT)
+                        .bind(id.as_str())
+                        .bind(datacoop_wire::EventType::ConsentWithdrawn.as_str())
+                        .bind(withdrawal.third_party.as_str())
+                        .bind(withdrawal.member.as_str())
+                        .bind(withdrawal.purpose.as_str())
+                        .bind(serde_json::to_string(&categories).unwrap_or_else(|_| "[]".into()))
+                        .bind(body)
+                        .bind(index)
+                        .bind(at)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    entries.push($crate::audit::entry::Entry::withdrawn(
+                        &id, withdrawal, &categories, at,
+                    )?);
+                }
+                Ok(entries)
             }
 
             /// Writes third parties' calls into `statements`: those about
@@ -416,6 +539,7 @@ macro_rules! sql_store {
                 if let Some(mirror) = &self.mirror {
                     mirror.apply(&state.effects);
                 }
+                self.group.signal_commit();
                 if state.erasing {
                     if let Some(statement) = $dialect::AFTER_ERASURE {
                         if let Err(error) = sqlx::query(statement).execute(&self.pool).await {
@@ -446,12 +570,8 @@ macro_rules! sql_store {
                 match staged {
                     Ok((applied, logged)) if applied != Applied::Missing => {
                         savepoint.commit().await?;
-                        let log_index = if logged {
-                            state.size += 1;
-                            u64::try_from(state.size - 1).ok()
-                        } else {
-                            None
-                        };
+                        let log_index = (logged > 0).then(|| u64::try_from(state.size).ok()).flatten();
+                        state.size += logged;
                         state.effects.extend(own_effects);
                         state.erasing |= leaving;
                         state
@@ -504,7 +624,10 @@ macro_rules! sql_store {
             }
 
             /// Stages `change` and, unless it changed nothing, its log
-            /// entry at index `index`; says whether an entry was written.
+            /// entries from index `index` on: its own, those staging it
+            /// produced, and one per withdrawal it announces (with that
+            /// withdrawal's event in the outbox). Says how many entries
+            /// it wrote.
             async fn stage_logged(
                 &self,
                 tx: &mut Tx,
@@ -512,20 +635,26 @@ macro_rules! sql_store {
                 index: i64,
                 known: &mut std::collections::HashMap<u64, $crate::audit::tree::Hash>,
                 effects: &mut Vec<Effect>,
-            ) -> StoreResult<(Applied, bool)> {
-                let entry = $crate::audit::entry::Entry::of(
-                    &change,
-                    $crate::clock::Clock::now(&$crate::clock::SystemClock),
-                )?;
-                let applied = self.stage(tx, change, effects).await?;
+            ) -> StoreResult<(Applied, i64)> {
+                let at = $crate::clock::Clock::now(&$crate::clock::SystemClock);
+                let entry = $crate::audit::entry::Entry::of(&change, at)?;
+                let mut staged = Staged::default();
+                let applied = self.stage(tx, change, effects, &mut staged).await?;
                 if applied == Applied::Missing {
-                    return Ok((applied, false));
+                    return Ok((applied, 0));
                 }
-                let Some(entry) = entry else {
-                    return Ok((applied, false));
+                let mut entries: Vec<_> = entry.into_iter().chain(staged.entries).collect();
+                let count = |entries: &[$crate::audit::entry::Entry]| {
+                    i64::try_from(entries.len())
+                        .map_err(|_| StoreError::Corrupt("too many log entries".into()))
                 };
-                Self::append_entries(tx, index, std::slice::from_ref(&entry), known).await?;
-                Ok((applied, true))
+                let first = index + count(&entries)?;
+                let announced = Self::record_withdrawals(tx, &staged.withdrawals, first, at).await?;
+                entries.extend(announced);
+                if !entries.is_empty() {
+                    Self::append_entries(tx, index, &entries, known).await?;
+                }
+                Ok((applied, count(&entries)?))
             }
 
             /// Writes one change's statements in `tx`, noting what the
@@ -535,6 +664,7 @@ macro_rules! sql_store {
                 tx: &mut Tx,
                 change: Change,
                 effects: &mut Vec<Effect>,
+                staged: &mut Staged,
             ) -> StoreResult<Applied> {
                 match change {
                     Change::Access(call) => {
@@ -589,6 +719,9 @@ macro_rules! sql_store {
                             return Ok(Applied::Missing);
                         };
                         let (_, member) = row.into_domain()?;
+                        if patch.accepts_delegations.is_some() {
+                            Self::recheck(tx, &Owner::Member(member.id.clone())).await?;
+                        }
                         effects.push(Effect::Member {
                             id: member.id.clone(),
                             accepts_delegations: member.accepts_delegations,
@@ -607,11 +740,17 @@ macro_rules! sql_store {
                         }
                         let owner = Owner::Member(member.clone());
                         Self::bump(tx, &owner, effects).await?;
+                        // Everything they gave is withdrawn now, while
+                        // their subjects are still known; members whose
+                        // delegations reach them are decided again.
+                        Self::withdraw_everything(tx, &member, None, staged).await?;
+                        Self::recheck(tx, &owner).await?;
                         for statement in [
                             sql::DELETE_TOKENS_OF,
                             sql::DELETE_DELEGATIONS_OF,
                             sql::DELETE_DATA_OF,
                             sql::DELETE_CONNECTIONS_OF,
+                            sql::DELETE_RECIPIENTS_OF,
                         ] {
                             sqlx::query(statement)
                                 .bind(member.as_str())
@@ -629,6 +768,7 @@ macro_rules! sql_store {
                     Change::ApproveThirdParty {
                         third_party,
                         secret_hash,
+                        webhook_secret,
                     } => {
                         sqlx::query(sql::INSERT_THIRD_PARTY)
                             .bind(third_party.id.as_str())
@@ -640,6 +780,7 @@ macro_rules! sql_store {
                             .bind(secret_hash.as_str())
                             .bind(third_party.created_at)
                             .bind(third_party.updated_at)
+                            .bind(webhook_secret.as_deref())
                             .execute(&mut *tx)
                             .await
                             .map_err(StoreError::from_write)?;
@@ -685,6 +826,7 @@ macro_rules! sql_store {
                             Self::count(tx, sql::COUNT_RULES_OF, &[owner.kind(), owner.id()]).await?;
                         Self::within("rules of one owner", held, rules.len(), self.limits.rules_per_owner)?;
                         Self::insert_rules(tx, &rules).await?;
+                        Self::recheck(tx, &owner).await?;
                         Ok(Applied::Done)
                     }
                     Change::DeleteRule { owner, id } => {
@@ -699,6 +841,7 @@ macro_rules! sql_store {
                             return Ok(Applied::Missing);
                         }
                         Self::bump(tx, &owner, effects).await?;
+                        Self::recheck(tx, &owner).await?;
                         Ok(Applied::Done)
                     }
                     Change::PublishPersona { persona, rules } => {
@@ -743,6 +886,7 @@ macro_rules! sql_store {
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(StoreError::from_write)?;
+                        Self::recheck(tx, &owner).await?;
                         Ok(Applied::Delegation($crate::domain::Delegation {
                             seq,
                             ..delegation
@@ -758,8 +902,117 @@ macro_rules! sql_store {
                         if deleted == 0 {
                             return Ok(Applied::Missing);
                         }
-                        Self::bump(tx, &Owner::Member(member), effects).await?;
+                        let owner = Owner::Member(member);
+                        Self::bump(tx, &owner, effects).await?;
+                        Self::recheck(tx, &owner).await?;
                         Ok(Applied::Done)
+                    }
+                    Change::Disconnect {
+                        member,
+                        third_party,
+                        ..
+                    } => {
+                        Self::withdraw_everything(tx, &member, Some(&third_party), staged).await?;
+                        let deleted = sqlx::query(sql::DELETE_CONNECTION)
+                            .bind(member.as_str())
+                            .bind(third_party.as_str())
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if deleted == 0 {
+                            return Ok(Applied::Missing);
+                        }
+                        effects.push(Effect::Disconnected(member));
+                        Ok(Applied::Done)
+                    }
+                    Change::SetWebhook {
+                        id,
+                        url,
+                        secret,
+                        replace_secret,
+                        at,
+                    } => {
+                        let row = sqlx::query_as::<_, $crate::store::rows::WebhookRow>(sql::SET_WEBHOOK)
+                            .bind(url.as_deref())
+                            .bind(secret.as_str())
+                            .bind(at)
+                            .bind(id.as_str())
+                            .bind(replace_secret)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let Some(row) = row else {
+                            return Ok(Applied::Missing);
+                        };
+                        if url.is_some() {
+                            sqlx::query(sql::EVENTS_DUE_NOW)
+                                .bind(at)
+                                .bind(id.as_str())
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        let (in_force, third_party) = row.into_domain()?;
+                        effects.push(Effect::ThirdParty {
+                            id: third_party.id.clone(),
+                            class: third_party.class,
+                            status: third_party.status,
+                        });
+                        Ok(Applied::Webhook {
+                            third_party,
+                            secret: in_force,
+                        })
+                    }
+                    Change::Withdraw {
+                        rechecks,
+                        withdrawals,
+                        still_allowed,
+                        ..
+                    } => {
+                        for seq in rechecks {
+                            sqlx::query(sql::DELETE_RECHECK).bind(seq).execute(&mut *tx).await?;
+                        }
+                        for recipient in &still_allowed {
+                            sqlx::query(sql::RECIPIENT_CHECKED)
+                                .bind(recipient.member.as_str())
+                                .bind(recipient.third_party.as_str())
+                                .bind(recipient.purpose.as_str())
+                                .bind(recipient.category.as_str())
+                                .bind(recipient.received_through)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        staged.withdrawals = withdrawals;
+                        Ok(Applied::Done)
+                    }
+                    Change::ConfirmDeletion {
+                        third_party,
+                        event,
+                        at,
+                    } => {
+                        let found = sqlx::query_as::<_, (String, Option<chrono::DateTime<chrono::Utc>>)>(
+                            sql::EVENT_OF,
+                        )
+                        .bind(event.as_str())
+                        .bind(third_party.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let Some((member, confirmed)) = found else {
+                            return Ok(Applied::Missing);
+                        };
+                        if let Some(confirmed) = confirmed {
+                            return Ok(Applied::Confirmed { at: confirmed, now: false });
+                        }
+                        sqlx::query(sql::CONFIRM_DELETION)
+                            .bind(at)
+                            .bind(event.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        staged.entries.push($crate::audit::entry::Entry::deletion_confirmed(
+                            &event,
+                            &$crate::domain::MemberId::from_trusted(member),
+                            &third_party,
+                            at,
+                        )?);
+                        Ok(Applied::Confirmed { at, now: true })
                     }
                 }
             }
@@ -849,9 +1102,10 @@ macro_rules! sql_store {
                     let change = Change::ApproveThirdParty {
                         third_party: third_party.clone(),
                         secret_hash: secret_hash.clone(),
+                        webhook_secret: None,
                     };
                     let entry = Entry::of(&change, now)?;
-                    self.stage(&mut *tx, change, &mut ignored).await?;
+                    self.stage(&mut *tx, change, &mut ignored, &mut Staged::default()).await?;
                     log.append(&mut tx, entry.into_iter().collect()).await?;
                 }
                 for persona in &bulk.personas {
@@ -1670,6 +1924,230 @@ macro_rules! sql_store {
                     calls.remember_subject(generation, third_party, subject, member.clone());
                 }
                 Ok(found)
+            }
+
+            async fn next_commit(&self) {
+                self.group.next_commit().await;
+            }
+
+            async fn fold_recipients(&self, limit: u32) -> StoreResult<u64> {
+                let mut tx = self.pool.begin().await?;
+                let (through, _): (i64, Option<chrono::DateTime<chrono::Utc>>) =
+                    sqlx::query_as(sql::FOLD_HEAD).fetch_one(&mut *tx).await?;
+                let calls = sqlx::query_as::<_, FoldedCall>(sql::CALLS_AFTER)
+                    .bind(through)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let Some(last) = calls.last().map(|call| call.seq) else {
+                    return Ok(0);
+                };
+                Self::fold_calls(&mut tx, &calls).await?;
+                sqlx::query(sql::SET_FOLD).bind(last).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(u64::try_from(calls.len()).unwrap_or(u64::MAX))
+            }
+
+            async fn sweep_rule_instants(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
+                let mut tx = self.pool.begin().await?;
+                let (_, swept): (i64, Option<chrono::DateTime<chrono::Utc>>) =
+                    sqlx::query_as(sql::FOLD_HEAD).fetch_one(&mut *tx).await?;
+                let mut found = 0;
+                if let Some(swept) = swept.filter(|swept| *swept < now) {
+                    let owners = sqlx::query_as::<_, (String, String)>(sql::OWNERS_WITH_INSTANTS)
+                        .bind(swept)
+                        .bind(now)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for (kind, id) in owners {
+                        let owner = Owner::from_parts(&kind, id)
+                            .ok_or_else(|| StoreError::Corrupt(format!("rule owner `{kind}`")))?;
+                        Self::recheck(&mut tx, &owner).await?;
+                        found += 1;
+                    }
+                }
+                if swept.is_none_or(|swept| swept < now) {
+                    sqlx::query(sql::SET_SWEPT).bind(now).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(found)
+            }
+
+            async fn claim_rechecks(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> StoreResult<Vec<(Seq, Owner)>> {
+                let rows = sqlx::query_as::<_, (Seq, String, String)>($dialect::CLAIM_RECHECKS)
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut claimed = rows
+                    .into_iter()
+                    .map(|(seq, kind, id)| {
+                        Owner::from_parts(&kind, id)
+                            .map(|owner| (seq, owner))
+                            .ok_or_else(|| StoreError::Corrupt(format!("recheck owner `{kind}`")))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                claimed.sort_unstable_by_key(|(seq, _)| *seq);
+                Ok(claimed)
+            }
+
+            async fn recipients_reached_by(
+                &self,
+                owner: &Owner,
+            ) -> StoreResult<Vec<$crate::store::Recipient>> {
+                let query = match owner {
+                    Owner::Coop => sqlx::query_as::<_, RecipientRow>(sql::ALL_RECIPIENTS),
+                    Owner::Member(_) | Owner::Persona(_) => {
+                        sqlx::query_as::<_, RecipientRow>(sql::RECIPIENTS_REACHED)
+                            .bind(owner.id())
+                            .bind(owner.kind())
+                    }
+                };
+                Ok(query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(RecipientRow::into_domain)
+                    .collect())
+            }
+
+            async fn unchecked_recipients(
+                &self,
+                limit: u32,
+            ) -> StoreResult<Vec<$crate::store::Recipient>> {
+                Ok(sqlx::query_as::<_, RecipientRow>(sql::UNCHECKED_RECIPIENTS)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(RecipientRow::into_domain)
+                    .collect())
+            }
+
+            async fn claim_events(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> StoreResult<Vec<$crate::store::Outgoing>> {
+                let mut rows = sqlx::query_as::<_, OutgoingRow>($dialect::CLAIM_EVENTS)
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.sort_unstable_by_key(|row| row.third_party().to_owned());
+                let mut endpoints: std::collections::HashMap<String, Option<(String, String)>> =
+                    std::collections::HashMap::new();
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let third_party = row.third_party().to_owned();
+                    let endpoint = match endpoints.get(&third_party) {
+                        Some(endpoint) => endpoint.clone(),
+                        None => {
+                            let endpoint = sqlx::query_as::<_, (String, String)>(sql::WEBHOOK_OF)
+                                .bind(third_party.as_str())
+                                .fetch_optional(&self.pool)
+                                .await?;
+                            endpoints.insert(third_party, endpoint.clone());
+                            endpoint
+                        }
+                    };
+                    claimed.push(row.into_domain(endpoint));
+                }
+                Ok(claimed)
+            }
+
+            async fn record_attempt(
+                &self,
+                seq: Seq,
+                attempt: $crate::store::Attempt,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                use $crate::store::Attempt;
+                match attempt {
+                    Attempt::Delivered => {
+                        sqlx::query(sql::DELIVERED).bind(at).bind(seq).execute(&self.pool).await?;
+                    }
+                    Attempt::Retry { next, error, counted } => {
+                        sqlx::query(sql::RETRY)
+                            .bind(i32::from(counted))
+                            .bind(next)
+                            .bind(error)
+                            .bind(seq)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                    Attempt::Gone { next } => {
+                        let mut tx = self.pool.begin().await?;
+                        sqlx::query(sql::DISABLE_WEBHOOK).bind(at).bind(seq).execute(&mut *tx).await?;
+                        sqlx::query(sql::RETRY)
+                            .bind(1_i32)
+                            .bind(next)
+                            .bind("the endpoint answered 410 Gone: disabled until a new URL is set")
+                            .bind(seq)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                    }
+                    Attempt::Failed { error } => {
+                        sqlx::query(sql::GAVE_UP)
+                            .bind(at)
+                            .bind(error)
+                            .bind(seq)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn events(
+                &self,
+                filter: &$crate::store::EventFilter,
+                after: Option<Seq>,
+                limit: u32,
+            ) -> StoreResult<Vec<(Seq, $crate::store::EventRecord)>> {
+                use $crate::store::EventFilter;
+                let limit = i64::from(limit);
+                let query = match filter {
+                    EventFilter::Member(member) => sqlx::query_as::<_, EventRow>(sql::EVENTS_OF_MEMBER)
+                        .bind(member.as_str())
+                        .bind(after.unwrap_or(i64::MAX)),
+                    EventFilter::State(state) => sqlx::query_as::<_, EventRow>(sql::EVENTS_IN_STATE)
+                        .bind(state.as_str())
+                        .bind(after.unwrap_or(0)),
+                    EventFilter::UnconfirmedBefore(before) => {
+                        sqlx::query_as::<_, EventRow>(sql::EVENTS_UNCONFIRMED)
+                            .bind(*before)
+                            .bind(after.unwrap_or(0))
+                    }
+                    EventFilter::All => {
+                        sqlx::query_as::<_, EventRow>(sql::ALL_EVENTS).bind(after.unwrap_or(0))
+                    }
+                };
+                query
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(EventRow::into_domain)
+                    .collect()
+            }
+
+            async fn outbox_stats(&self) -> StoreResult<$crate::store::OutboxStats> {
+                let (pending, oldest): (i64, Option<chrono::DateTime<chrono::Utc>>) =
+                    sqlx::query_as(sql::OUTBOX_STATS).fetch_one(&self.pool).await?;
+                Ok($crate::store::OutboxStats {
+                    pending: u64::try_from(pending).unwrap_or_default(),
+                    oldest_pending: oldest,
+                })
             }
 
             async fn access_log(

@@ -434,6 +434,7 @@ async fn third_parties_round_trip_and_change_status(store: Arc<dyn Store>) {
         .apply(Change::ApproveThirdParty {
             third_party: lab.clone(),
             secret_hash: "$argon2id$hash".into(),
+            webhook_secret: None,
         })
         .await
         .unwrap()
