@@ -262,7 +262,6 @@ pub const WITHDRAW_RECIPIENT: &str = "UPDATE recipients SET withdrawn_through = 
 pub const RECIPIENT_CHECKED: &str = "UPDATE recipients SET unchecked = FALSE \
     WHERE member_id = $1 AND third_party_id = $2 AND purpose = $3 AND category = $4 \
     AND received_through <= $5";
-pub const DELETE_RECIPIENTS_OF: &str = "DELETE FROM recipients WHERE member_id = $1";
 pub const DELETE_CONNECTION: &str =
     "DELETE FROM connections WHERE member_id = $1 AND third_party_id = $2";
 

@@ -750,7 +750,6 @@ macro_rules! sql_store {
                             sql::DELETE_DELEGATIONS_OF,
                             sql::DELETE_DATA_OF,
                             sql::DELETE_CONNECTIONS_OF,
-                            sql::DELETE_RECIPIENTS_OF,
                         ] {
                             sqlx::query(statement)
                                 .bind(member.as_str())

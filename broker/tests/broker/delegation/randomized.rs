@@ -468,3 +468,233 @@ proptest::proptest! {
         runtime.block_on(async { randomized_coop(TestApp::sqlite().await, seed).await });
     }
 }
+
+/// Withdrawals (issue 10): a random co-op's members are read by a third
+/// party for every cell the model allows; then proxies change (rules
+/// added and deleted, delegations revoked, opt-outs, departures) and,
+/// after each change, the withdrawal worker must announce exactly the
+/// recipients whose decision the model turns from allow to deny: none
+/// missed, none extra, none twice.
+async fn changes_withdraw_exactly_what_turned_to_deny(app: TestApp, seed: u64) {
+    use std::collections::BTreeSet;
+
+    use datacoop_broker::domain::{MemberId, ThirdPartyId};
+    use datacoop_broker::store::{AccessRecord, CategoryVerdict, EventFilter};
+    use datacoop_broker::webhook::Withdrawer;
+    use datacoop_wire::{Action, Reason, Verdict};
+
+    type Cell = (usize, &'static str, &'static str);
+    let mut rng = Rng(seed);
+    let third_party = app.third_party("academic").await;
+    let tp = ThirdPartyId::from_trusted(third_party.clone());
+    let mut model = build(&app, &mut rng).await;
+    let cells: Vec<(&'static str, &'static str)> = CATEGORIES[1..]
+        .iter()
+        .flat_map(|category| {
+            PURPOSES[1..]
+                .iter()
+                .map(move |purpose| (*category, *purpose))
+        })
+        .collect();
+    let allowed = |model: &Model| -> BTreeSet<Cell> {
+        (0..MEMBERS)
+            .flat_map(|member| cells.iter().map(move |(c, p)| (member, *c, *p)))
+            .filter(|(member, category, purpose)| {
+                model.decide(*member, category, purpose).0 == "allow"
+            })
+            .collect()
+    };
+    // The third party reads every allowed cell (as `POST /v1/access` logs it).
+    let received = allowed(&model);
+    let now = datacoop_broker::clock::Clock::now(app.clock.as_ref());
+    for (member, category, purpose) in &received {
+        let id = MemberId::from_trusted(model.members[*member].id.clone());
+        app.store
+            .connect(&id, &tp, &format!("sub_{member}"), now)
+            .await
+            .unwrap();
+        app.store
+            .log_access(&AccessRecord {
+                member: id,
+                third_party: tp.clone(),
+                purpose: (*purpose).to_owned(),
+                action: Action::Access,
+                decision: Verdict::Allow,
+                categories: vec![CategoryVerdict {
+                    category: (*category).to_owned(),
+                    verdict: Verdict::Allow,
+                    reason: Reason::Allowed,
+                }],
+                at: now,
+            })
+            .await
+            .unwrap();
+    }
+    assert!(
+        received.len() > 50,
+        "too few recipients: {}",
+        received.len()
+    );
+    let worker = Withdrawer::new(
+        std::sync::Arc::clone(&app.store),
+        std::sync::Arc::clone(&app.engine),
+        app.clock.clone(),
+    );
+    let first = worker.run_until_idle().await.unwrap();
+    assert_eq!(first.withdrawals, 0, "nothing changed yet: {first:?}");
+
+    let index_of: std::collections::HashMap<String, usize> = model
+        .members
+        .iter()
+        .enumerate()
+        .map(|(index, member)| (member.id.clone(), index))
+        .collect();
+    let mut seen_events = 0;
+    let mut active = received.clone();
+    let mut withdrawn_total = 0;
+    // The hub: the member most others delegate to.
+    let mut delegators = vec![0_usize; MEMBERS];
+    for member in &model.members {
+        for delegation in &member.delegations {
+            if let Proxy::Member(target) = delegation.proxy {
+                delegators[target] += 1;
+            }
+        }
+    }
+    for round in 0..24 {
+        let before = allowed(&model);
+        // A member on the chain of a cell still received: its change
+        // reaches that cell's member and whoever else relies on it. Every
+        // third round, the hub whom most delegate to.
+        let proxy = if round % 3 == 0 {
+            (0..MEMBERS).max_by_key(|index| delegators[*index]).unwrap()
+        } else {
+            let Some(cell) = active.iter().nth(rng.below(active.len().max(1))).copied() else {
+                break;
+            };
+            let (_, _, _, chain) = model.decide(cell.0, cell.1, cell.2);
+            let on_chain: Vec<usize> = chain
+                .iter()
+                .filter_map(|id| index_of.get(id).copied())
+                .collect();
+            on_chain[rng.below(on_chain.len())]
+        };
+        if model.members[proxy].left {
+            continue;
+        }
+        let token = model.members[proxy].token.clone();
+        match rng.below(5) {
+            0 => {
+                let rule = add_rule(&app, &token, &mut rng, false).await;
+                model.members[proxy].rules.push(rule);
+            }
+            1 => {
+                // A proxy's deny over a broad scope: what reaches delegators.
+                let category = rng.pick(&CATEGORIES[..3]);
+                let body = json!({"effect": "deny", "action": "*", "requester": "*",
+                                  "data_categories": [category], "purposes": ["*"]});
+                let created = app.rule(&token, body).await;
+                model.members[proxy].rules.push(Rule {
+                    id: created["id"].as_str().unwrap().to_owned(),
+                    allow: false,
+                    category,
+                    purpose: "*",
+                });
+            }
+            2 if !model.members[proxy].rules.is_empty() => {
+                let rule = model.members[proxy].rules.remove(0);
+                let path = format!("/v1/me/rules/{}", rule.id);
+                let (status, _) = app.call(Method::DELETE, &path, Some(&token), None).await;
+                assert_eq!(status, StatusCode::NO_CONTENT);
+            }
+            3 if model.members[proxy].accepts => {
+                let (status, _) = app
+                    .call(
+                        Method::PATCH,
+                        "/v1/me",
+                        Some(&token),
+                        Some(json!({"accepts_delegations": false})),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK);
+                model.members[proxy].accepts = false;
+            }
+            4 if rng.chance(40) => {
+                let (status, _) = app.call(Method::DELETE, "/v1/me", Some(&token), None).await;
+                assert_eq!(status, StatusCode::NO_CONTENT);
+                let member = &mut model.members[proxy];
+                member.left = true;
+                member.rules.clear();
+                member.delegations.clear();
+            }
+            _ => {
+                let Some(delegation) = model.members[proxy].delegations.pop() else {
+                    continue;
+                };
+                let path = format!("/v1/me/delegations/{}", delegation.id);
+                let (status, _) = app.call(Method::DELETE, &path, Some(&token), None).await;
+                assert_eq!(status, StatusCode::NO_CONTENT);
+            }
+        }
+        let after = allowed(&model);
+        // What the model says turned to deny, among what was received and
+        // not withdrawn yet.
+        let expected: BTreeSet<Cell> = active
+            .iter()
+            .filter(|cell| before.contains(cell) && !after.contains(cell))
+            .copied()
+            .collect();
+        worker.run_until_idle().await.unwrap();
+        let events = app
+            .store
+            .events(&EventFilter::All, None, 1_000_000)
+            .await
+            .unwrap();
+        let new: Vec<_> = events
+            .into_iter()
+            .skip(seen_events)
+            .map(|(_, e)| e)
+            .collect();
+        seen_events += new.len();
+        let mut got = BTreeSet::new();
+        for event in &new {
+            let member = index_of[event.member.as_str()];
+            for category in &event.categories {
+                let category = *CATEGORIES
+                    .iter()
+                    .find(|c| **c == category.as_str())
+                    .unwrap();
+                let purpose = *PURPOSES
+                    .iter()
+                    .find(|p| **p == event.purpose.as_str())
+                    .unwrap();
+                assert!(
+                    got.insert((member, category, purpose)),
+                    "announced twice: {event:?}"
+                );
+            }
+        }
+        assert_eq!(got, expected, "round {round}: proxy {proxy}");
+        withdrawn_total += got.len();
+        active.retain(|cell| !got.contains(cell));
+    }
+    assert!(
+        withdrawn_total >= 10,
+        "the changes withdrew only {withdrawn_total}: a weak seed"
+    );
+}
+
+#[tokio::test]
+async fn changes_withdraw_exactly_what_turned_to_deny_on_sqlite() {
+    for seed in [0x9e37_79b9_7f4a_7c15, 0x2545_f491_4f6c_dd1d] {
+        changes_withdraw_exactly_what_turned_to_deny(TestApp::sqlite().await, seed).await;
+    }
+}
+
+#[tokio::test]
+async fn changes_withdraw_exactly_what_turned_to_deny_on_postgres() {
+    let Some(app) = TestApp::postgres().await else {
+        return;
+    };
+    changes_withdraw_exactly_what_turned_to_deny(app, 0x9e37_79b9_7f4a_7c15).await;
+}
