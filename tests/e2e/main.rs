@@ -16,6 +16,7 @@ mod lifecycle;
 mod observability;
 mod service;
 mod settings;
+mod webhooks;
 
 use datacoop_sdk::Client;
 use datacoop_tests::{Broker, BrokerOptions};

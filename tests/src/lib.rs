@@ -1,5 +1,6 @@
-//! What datacoop's tests share: a fresh PostgreSQL database per test, and
-//! the real `datacoop` binary started on port 0 with its own database.
+//! What datacoop's tests share: a fresh PostgreSQL database per test, the
+//! real `datacoop` binary started on port 0 with its own database, and a
+//! webhook receiver.
 //!
 //! PostgreSQL tests read `DATACOOP_TEST_POSTGRES_URL` (a server URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Without it they are
@@ -13,6 +14,8 @@
 
 mod broker;
 mod postgres;
+mod receiver;
 
 pub use broker::{Broker, BrokerOptions, binary_path, run_datacoop};
 pub use postgres::TestPostgres;
+pub use receiver::{Arrival, Receiver, Reply};

@@ -114,7 +114,7 @@ async fn deliver_loop(
     delivery_due: Arc<tokio::sync::Notify>,
     cancel: CancellationToken,
 ) {
-    let mut gauged = tokio::time::Instant::now();
+    let mut gauged: Option<tokio::time::Instant> = None;
     loop {
         let busy = match deliverer.round().await {
             Ok(handled) => handled > 0,
@@ -123,11 +123,11 @@ async fn deliver_loop(
                 false
             }
         };
-        if gauged.elapsed() >= POLL {
+        if gauged.is_none_or(|at| at.elapsed() >= POLL) {
             if let Err(error) = deliverer.gauge().await {
                 tracing::warn!(%error, "cannot read the outbox's depth");
             }
-            gauged = tokio::time::Instant::now();
+            gauged = Some(tokio::time::Instant::now());
         }
         if busy && !cancel.is_cancelled() {
             continue;
