@@ -54,3 +54,4 @@ mod storage;
 mod storage_support;
 mod subjects;
 mod support;
+mod withdrawals;
