@@ -69,6 +69,9 @@ class Broker:
             "DATACOOP_DATABASE_URL": database.url,
             "DATACOOP_ADMIN_TOKEN": admin_token,
             "DATACOOP_LOG_FORMAT": "json",
+            # The enrolled webhooks include loopback ones (the published
+            # pattern admits them; the server only with this setting).
+            "DATACOOP_ALLOW_INSECURE_WEBHOOKS": "true",
             # The run checks the contract, not the limits: thousands of
             # requests from one address would otherwise be answered 429.
             "DATACOOP_RATE_LIMIT_TOKEN_PER_ADDRESS": "0",

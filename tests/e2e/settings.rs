@@ -99,6 +99,24 @@ const SETTINGS: &[(&str, &str)] = &[
         "DATACOOP_LOG_ORIGIN",
         "settings.rs::the_log_is_signed_with_the_key_file_under_the_origin_set",
     ),
+    // Off, loopback URLs are refused and a loopback endpoint is not sent to.
+    (
+        "DATACOOP_ALLOW_INSECURE_WEBHOOKS",
+        "webhooks.rs::webhooks_never_point_inside",
+    ),
+    // A receiver that answers after 3 s times out under 1 s: 4 attempts.
+    (
+        "DATACOOP_WEBHOOK_TIMEOUT_SECS",
+        "webhooks.rs::failures_timeouts_and_retry_after_are_tried_again_until_delivered",
+    ),
+    (
+        "DATACOOP_WEBHOOK_HORIZON_SECS",
+        "webhooks.rs::an_event_past_the_horizon_is_given_up_and_listed_as_failed",
+    ),
+    (
+        "DATACOOP_DELETION_GRACE_SECS",
+        "webhooks.rs::an_unconfirmed_deletion_is_overdue_after_the_grace_period",
+    ),
 ];
 
 /// C2SP signed-note's example key (Go's `sumdb/note`), as a key file holds it.

@@ -595,3 +595,27 @@ async fn webhooks_never_point_inside() {
     assert!(receiver.arrivals("hook").is_empty());
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn an_unconfirmed_deletion_is_overdue_after_the_grace_period() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broker =
+        Broker::start(options(&sqlite_url(&dir)).env("DATACOOP_DELETION_GRACE_SECS", "1")).await;
+    let admin = client(&broker).with_token(ADMIN);
+    let reading = reading(&broker, &receiver.url("hook")).await;
+    reading.member.delete_my_rule(&reading.rule).await.unwrap();
+    let id = receiver.wait_for("hook", 1, WITHIN).await[0].id();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let overdue = admin.overdue_deletion_receipts(None, None).await.unwrap();
+    assert_eq!(overdue.items.len(), 1, "{overdue:?}");
+    assert_eq!(overdue.items[0].event_id, id);
+    assert_eq!(
+        overdue.items[0].member,
+        reading.member.me().await.unwrap().id
+    );
+    reading.third_party.confirm_deletion(&id).await.unwrap();
+    let overdue = admin.overdue_deletion_receipts(None, None).await.unwrap();
+    assert!(overdue.items.is_empty(), "confirmed: {overdue:?}");
+    broker.stop().await;
+}

@@ -65,6 +65,16 @@ pub struct Health {
     pub checks: std::collections::BTreeMap<String, String>,
 }
 
+/// Deserializes a field that may be absent (`None`) but, when present, is
+/// never `null`.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// Deserializes a field that may be absent (outer `None`), `null` (inner
 /// `None`) or a value, for PATCH bodies that can clear a field.
 pub(crate) fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

@@ -70,7 +70,12 @@ pub struct ThirdParty {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateThirdParty {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `active` or `suspended` (never null).
+    #[serde(
+        default,
+        deserialize_with = "crate::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status: Option<ThirdPartyStatus>,
     /// A new webhook endpoint, or `null` to remove it. Setting one where
     /// there was none gives the third party its signing secret, shown in

@@ -574,10 +574,23 @@ fn constrain_requests(doc: &mut Value) -> Result<(), DocumentError> {
         json!({ "pattern": rules.third_party_name.pattern(ThirdPartyName::MAX_CHARS) }),
     )?;
     *object(doc, &property("CreateThirdParty", "class"))? = reference_map("ClassInForce");
+    for (schema, field) in [
+        ("CreateThirdParty", "webhook_url"),
+        ("UpdateThirdParty", "webhook_url"),
+        ("SetWebhook", "url"),
+    ] {
+        merge(
+            doc,
+            &property(schema, field),
+            json!({ "pattern": WEBHOOK_PATTERN, "maxLength": WebhookUrl::MAX_CHARS }),
+        )?;
+    }
+    // A PATCH changes something: the status (never null), the endpoint, or both.
+    *object(doc, &property("UpdateThirdParty", "status"))? = reference_map("ThirdPartyStatus");
     merge(
         doc,
-        &property("CreateThirdParty", "webhook_url"),
-        json!({ "pattern": WEBHOOK_PATTERN, "maxLength": WebhookUrl::MAX_CHARS }),
+        "/components/schemas/UpdateThirdParty",
+        json!({ "minProperties": 1 }),
     )?;
 
     *object(doc, &property("RuleBody", "requester"))? = reference_map("RuleRequester");
@@ -712,6 +725,16 @@ fn constrain_parameters(doc: &mut Value) -> Result<(), DocumentError> {
     for (path, method, prefix) in ids {
         parameter(doc, path, method, "id")?.insert("pattern".to_owned(), json!(id_pattern(prefix)));
     }
+    parameter(
+        doc,
+        "/v1/me/connections/{third_party}",
+        "delete",
+        "third_party",
+    )?
+    .insert(
+        "pattern".to_owned(),
+        json!(id_pattern(ThirdPartyId::PREFIX)),
+    );
     *parameter(doc, "/v1/me/data/{category}", "put", "category")? = reference_map("CategoryId");
     for path in [
         "/v1/members",
@@ -719,6 +742,9 @@ fn constrain_parameters(doc: &mut Value) -> Result<(), DocumentError> {
         "/v1/me/access-log",
         "/v1/me/delegators",
         "/v1/me/audit",
+        "/v1/me/withdrawals",
+        "/v1/deletion-receipts",
+        "/v1/webhook-deliveries",
     ] {
         let limit = parameter(doc, path, "get", "limit")?;
         limit.insert("minimum".to_owned(), json!(1));
