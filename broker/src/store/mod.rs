@@ -327,11 +327,11 @@ pub trait Store: Send + Sync + Debug {
         limit: u32,
     ) -> StoreResult<Vec<Outgoing>>;
 
-    /// Records how one delivery attempt of event `seq` ended.
-    async fn record_attempt(
+    /// Records how delivery attempts ended, `(event seq, attempt)`, in one
+    /// transaction.
+    async fn record_attempts(
         &self,
-        seq: Seq,
-        attempt: Attempt,
+        attempts: &[(Seq, Attempt)],
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
 

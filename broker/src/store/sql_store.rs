@@ -2063,47 +2063,51 @@ macro_rules! sql_store {
                 Ok(claimed)
             }
 
-            async fn record_attempt(
+            async fn record_attempts(
                 &self,
-                seq: Seq,
-                attempt: $crate::store::Attempt,
+                attempts: &[(Seq, $crate::store::Attempt)],
                 at: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
                 use $crate::store::Attempt;
-                match attempt {
-                    Attempt::Delivered => {
-                        sqlx::query(sql::DELIVERED).bind(at).bind(seq).execute(&self.pool).await?;
-                    }
-                    Attempt::Retry { next, error, counted } => {
-                        sqlx::query(sql::RETRY)
-                            .bind(i32::from(counted))
-                            .bind(next)
-                            .bind(error)
-                            .bind(seq)
-                            .execute(&self.pool)
-                            .await?;
-                    }
-                    Attempt::Gone { next } => {
-                        let mut tx = self.pool.begin().await?;
-                        sqlx::query(sql::DISABLE_WEBHOOK).bind(at).bind(seq).execute(&mut *tx).await?;
-                        sqlx::query(sql::RETRY)
-                            .bind(1_i32)
-                            .bind(next)
-                            .bind("the endpoint answered 410 Gone: disabled until a new URL is set")
-                            .bind(seq)
-                            .execute(&mut *tx)
-                            .await?;
-                        tx.commit().await?;
-                    }
-                    Attempt::Failed { error } => {
-                        sqlx::query(sql::GAVE_UP)
-                            .bind(at)
-                            .bind(error)
-                            .bind(seq)
-                            .execute(&self.pool)
-                            .await?;
+                if attempts.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                for (seq, attempt) in attempts {
+                    match attempt {
+                        Attempt::Delivered => {
+                            sqlx::query(sql::DELIVERED).bind(at).bind(*seq).execute(&mut *tx).await?;
+                        }
+                        Attempt::Retry { next, error, counted } => {
+                            sqlx::query(sql::RETRY)
+                                .bind(i32::from(*counted))
+                                .bind(*next)
+                                .bind(error.as_str())
+                                .bind(*seq)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Attempt::Gone { next } => {
+                            sqlx::query(sql::DISABLE_WEBHOOK).bind(at).bind(*seq).execute(&mut *tx).await?;
+                            sqlx::query(sql::RETRY)
+                                .bind(1_i32)
+                                .bind(*next)
+                                .bind("the endpoint answered 410 Gone: disabled until a new URL is set")
+                                .bind(*seq)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Attempt::Failed { error } => {
+                            sqlx::query(sql::GAVE_UP)
+                                .bind(at)
+                                .bind(error.as_str())
+                                .bind(*seq)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                     }
                 }
+                tx.commit().await?;
                 Ok(())
             }
 

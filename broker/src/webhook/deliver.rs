@@ -109,21 +109,25 @@ impl Deliverer {
     /// Sends what is due; says how many events it handled.
     pub async fn round(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        let lease = chrono::Duration::from_std(self.settings.timeout + Duration::from_secs(30))
-            .unwrap_or(chrono::Duration::minutes(1));
+        // Held past the longest a round can take: every wave of sends
+        // timing out, then the outcomes written.
+        let waves = EVENTS_PER_ROUND.div_ceil(u32::try_from(SENDS_AT_ONCE).unwrap_or(1));
+        let longest = self.settings.timeout.saturating_mul(waves) + Duration::from_secs(30);
+        let lease = chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::minutes(10));
         let events = self
             .store
             .claim_events(now, now + lease, EVENTS_PER_ROUND)
             .await?;
         let handled = events.len();
-        let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(events)
+        let attempts: Vec<(crate::store::Seq, Attempt)> = futures_util::stream::iter(events)
             .map(|event| self.deliver(event))
             .buffer_unordered(SENDS_AT_ONCE)
             .collect()
             .await;
-        for result in results {
-            result?;
-        }
+        // One transaction (one fsync on SQLite) for the round's outcomes.
+        self.store
+            .record_attempts(&attempts, self.clock.now())
+            .await?;
         Ok(handled)
     }
 
@@ -140,7 +144,8 @@ impl Deliverer {
         Ok(())
     }
 
-    async fn deliver(&self, event: Outgoing) -> Result<(), StoreError> {
+    /// Sends one event; says how the attempt ended.
+    async fn deliver(&self, event: Outgoing) -> (crate::store::Seq, Attempt) {
         let horizon =
             chrono::Duration::from_std(self.settings.horizon).unwrap_or(chrono::Duration::days(3));
         let give_up_at = event.created_at + horizon;
@@ -171,9 +176,7 @@ impl Deliverer {
             metrics::counter!(FAILURES_TOTAL).increment(1);
             tracing::warn!(event = %event.id, third_party = %event.third_party, "webhook delivery given up");
         }
-        self.store
-            .record_attempt(event.seq, attempt, self.clock.now())
-            .await
+        (event.seq, attempt)
     }
 
     /// The next attempt after a failed one: backoff (or `Retry-After`,
