@@ -234,6 +234,7 @@ async fn run(delegators: usize) {
             ..DeliverySettings::default()
         },
     )
+    .await
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -84,7 +84,8 @@ impl Application {
             Arc::clone(&state.clock),
             settings.webhooks(),
         )
-        .context("cannot build the webhook client")?;
+        .await
+        .context("cannot start the webhook workers")?;
         let limits = HttpLimits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout(),

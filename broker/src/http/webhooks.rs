@@ -190,19 +190,13 @@ async fn deletion_receipts(
     } else {
         now
     };
-    let rows = state
-        .store
-        .events(
-            &EventFilter::UnconfirmedBefore(before),
-            page.after,
-            page.fetch_limit(),
-        )
-        .await?;
-    let (events, next_cursor) = page.finish(rows);
-    Ok(JsonResponse(Page {
-        items: events.into_iter().map(delivery).collect(),
-        next_cursor,
-    }))
+    events_page(
+        &state,
+        &EventFilter::UnconfirmedBefore(before),
+        page,
+        delivery,
+    )
+    .await
 }
 
 /// Every webhook event and how its delivery stands, oldest first;
@@ -234,15 +228,7 @@ async fn deliveries(
             ApiError::invalid("state", "must be `pending`, `delivered` or `failed`")
         })?),
     };
-    let rows = state
-        .store
-        .events(&filter, page.after, page.fetch_limit())
-        .await?;
-    let (events, next_cursor) = page.finish(rows);
-    Ok(JsonResponse(Page {
-        items: events.into_iter().map(delivery).collect(),
-        next_cursor,
-    }))
+    events_page(&state, &filter, page, delivery).await
 }
 
 /// Every withdrawal sent to a third party that received the calling
@@ -268,17 +254,23 @@ async fn my_withdrawals(
     query: RawQuery,
 ) -> Result<JsonResponse<Page<Withdrawal>>, ApiError> {
     let page = PageRequest::from_query(&query)?;
+    events_page(&state, &EventFilter::Member(member.id), page, withdrawal).await
+}
+
+/// One page of the events `filter` selects, each shown by `show`.
+async fn events_page<T>(
+    state: &AppState,
+    filter: &EventFilter,
+    page: PageRequest,
+    show: fn(EventRecord) -> T,
+) -> Result<JsonResponse<Page<T>>, ApiError> {
     let rows = state
         .store
-        .events(
-            &EventFilter::Member(member.id),
-            page.after,
-            page.fetch_limit(),
-        )
+        .events(filter, page.after, page.fetch_limit())
         .await?;
     let (events, next_cursor) = page.finish(rows);
     Ok(JsonResponse(Page {
-        items: events.into_iter().map(withdrawal).collect(),
+        items: events.into_iter().map(show).collect(),
         next_cursor,
     }))
 }

@@ -68,6 +68,11 @@ macro_rules! claims {
 pub mod sqlite {
     // One process writes the file: nothing to skip.
     claims!("");
+    /// What `Store::release_leases` forgets: every lease.
+    pub const RELEASE_LEASES: &[&str] = &[
+        "UPDATE consent_rechecks SET leased_until = NULL WHERE leased_until IS NOT NULL",
+        "UPDATE webhook_events SET leased_until = NULL WHERE leased_until IS NOT NULL",
+    ];
 
     /// A JSON array as rows: the `json_each` table-valued function.
     pub const OWNER_STATES: &str = owner_states!("json_each($1) AS k");
@@ -90,6 +95,9 @@ pub mod sqlite {
 /// PostgreSQL.
 pub mod postgres {
     claims!(" FOR UPDATE SKIP LOCKED");
+    /// What `Store::release_leases` forgets: rechecks' leases only.
+    pub const RELEASE_LEASES: &[&str] =
+        &["UPDATE consent_rechecks SET leased_until = NULL WHERE leased_until IS NOT NULL"];
 
     /// A JSON array as rows: `jsonb_array_elements_text`.
     pub const OWNER_STATES: &str =

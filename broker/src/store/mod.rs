@@ -300,6 +300,12 @@ pub trait Store: Send + Sync + Debug {
     /// `now`; says how many owners it found.
     async fn sweep_rule_instants(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
+    /// At start, forgets the leases no live worker can hold: on SQLite
+    /// every lease (one process serves the file), on PostgreSQL those of
+    /// rechecks (working one through twice is harmless; an event's lease
+    /// may be another replica's, sending it now).
+    async fn release_leases(&self) -> StoreResult<()>;
+
     /// Up to `limit` rechecks nobody else is working on, leased until
     /// `lease_until`, oldest first.
     async fn claim_rechecks(

@@ -1972,6 +1972,13 @@ macro_rules! sql_store {
                 Ok(found)
             }
 
+            async fn release_leases(&self) -> StoreResult<()> {
+                for statement in $dialect::RELEASE_LEASES {
+                    sqlx::query(*statement).execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
             async fn claim_rechecks(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,

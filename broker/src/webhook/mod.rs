@@ -42,6 +42,15 @@ pub fn generate_secret() -> Result<String, getrandom::Error> {
 /// rules starting or expiring, other replicas' changes).
 const POLL: Duration = Duration::from_secs(1);
 
+/// Why the workers could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkersError {
+    #[error("cannot build the webhook client")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot release the leases of a previous run")]
+    Store(#[from] crate::store::StoreError),
+}
+
 /// The running workers; `stop` ends them between rounds.
 #[derive(Debug)]
 pub struct Workers {
@@ -50,12 +59,16 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn spawn(
+    /// Starts both workers, first releasing what a process killed
+    /// mid-round left leased (`Store::release_leases`), so it is due again
+    /// at once.
+    pub async fn spawn(
         store: Arc<dyn Store>,
         engine: Arc<Engine>,
         clock: Arc<dyn Clock>,
         settings: DeliverySettings,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, WorkersError> {
+        store.release_leases().await?;
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let delivery_due = Arc::new(tokio::sync::Notify::new());

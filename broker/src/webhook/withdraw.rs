@@ -45,7 +45,7 @@ const UNCHECKED_PER_ROUND: u32 = 10_000;
 const FOLD_BATCH: u32 = 5_000;
 /// How long a claimed recheck is left to its worker before another may
 /// take it (a replica that died mid-way).
-const RECHECK_LEASE: chrono::Duration = chrono::Duration::minutes(5);
+const RECHECK_LEASE: chrono::Duration = chrono::Duration::minutes(1);
 
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
