@@ -227,17 +227,18 @@ macro_rules! recipient_columns {
 }
 /// Every member whose decisions `$2:$1` reaches (itself when a member,
 /// and every member whose delegations lead to it), and their active
-/// recipients.
-pub const RECIPIENTS_REACHED: &str = concat!(
-    "WITH RECURSIVE affected(member_id) AS ( \
+/// recipients. The members found drive both joins (`CROSS JOIN`: SQLite
+/// keeps that order, which without statistics it might not, scanning
+/// every delegation or recipient once per member found).
+pub const RECIPIENTS_REACHED: &str = "WITH RECURSIVE affected(member_id) AS ( \
      SELECT CAST($1 AS TEXT) WHERE $2 = 'member' \
      UNION SELECT member_id FROM delegations WHERE proxy_kind = $2 AND proxy_id = $1 \
-     UNION SELECT d.member_id FROM delegations d JOIN affected a \
-     ON d.proxy_kind = 'member' AND d.proxy_id = a.member_id) \
-     SELECT ",
-    recipient_columns!(),
-    " JOIN affected a ON a.member_id = r.member_id WHERE r.received_through > r.withdrawn_through"
-);
+     UNION SELECT d.member_id FROM affected a CROSS JOIN delegations d \
+     WHERE d.proxy_kind = 'member' AND d.proxy_id = a.member_id) \
+     SELECT r.member_id, r.third_party_id, c.subject, r.purpose, r.category, r.received_through \
+     FROM affected a CROSS JOIN recipients r \
+     LEFT JOIN connections c ON c.member_id = r.member_id AND c.third_party_id = r.third_party_id \
+     WHERE r.member_id = a.member_id AND r.received_through > r.withdrawn_through";
 pub const ALL_RECIPIENTS: &str = concat!(
     "SELECT ",
     recipient_columns!(),

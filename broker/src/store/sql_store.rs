@@ -1939,6 +1939,9 @@ macro_rules! sql_store {
                     .fetch_all(&mut *tx)
                     .await?;
                 let Some(last) = calls.last().map(|call| call.seq) else {
+                    // Ended now, not when the connection is next used:
+                    // until then SQLite would keep the write lock taken.
+                    tx.rollback().await?;
                     return Ok(0);
                 };
                 Self::fold_calls(&mut tx, &calls).await?;
