@@ -619,3 +619,98 @@ async fn an_unconfirmed_deletion_is_overdue_after_the_grace_period() {
     assert!(overdue.items.is_empty(), "confirmed: {overdue:?}");
     broker.stop().await;
 }
+
+/// Two replicas on one PostgreSQL database both run the workers: a hub's
+/// change reaching 20 delegators is worked through and sent once, each
+/// event to the receiver exactly once (no failures, so no retries).
+#[tokio::test]
+async fn two_replicas_on_postgres_send_each_event_once() {
+    use datacoop_sdk::wire::{CreateDelegation, Proxy, UpdateMe};
+
+    let Some(database) = TestPostgres::create().await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let first = Broker::start(options(database.url())).await;
+    let second = Broker::start(options(database.url())).await;
+    let admin = client(&first).with_token(ADMIN);
+    let created = admin
+        .create_third_party(&CreateThirdParty {
+            name: "Heart lab".into(),
+            class: RequesterClass::Academic,
+            webhook_url: None,
+        })
+        .await
+        .unwrap();
+    let lab =
+        ThirdPartyClient::new(&first.base_url, &created.client_id, &created.client_secret).unwrap();
+    lab.set_webhook(&receiver.url("hook")).await.unwrap();
+    let enrol = || async {
+        let enrolled = admin
+            .create_member(&CreateMember {
+                display_name: None,
+                registry: Registry::Anonymous,
+            })
+            .await
+            .unwrap();
+        let member = client(&first).with_token(&enrolled.token);
+        (enrolled.id, enrolled.token, member)
+    };
+    let (hub_id, hub_token, hub) = enrol().await;
+    hub.update_me(&UpdateMe {
+        display_name: None,
+        registry: None,
+        accepts_delegations: Some(true),
+    })
+    .await
+    .unwrap();
+    let rule = hub
+        .create_my_rule(&RuleBody {
+            effect: Effect::Allow,
+            action: RuleAction::Access,
+            requester: RequesterSelector::Class("academic".into()),
+            data_categories: vec!["health".into()],
+            purposes: vec!["research".into()],
+            not_before: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        let (_, _, member) = enrol().await;
+        member
+            .delegate(&CreateDelegation {
+                to: Proxy::Member(hub_id.clone()),
+                data_categories: None,
+                purposes: None,
+            })
+            .await
+            .unwrap();
+        let subject = member.connect(&created.id).await.unwrap().subject;
+        let read = lab
+            .access(&AccessRequest {
+                subject,
+                data_categories: vec!["health".into()],
+                purpose: "research.academic".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(read.decision, Verdict::Allow);
+    }
+    // The hub changes its mind through the other replica.
+    client(&second)
+        .with_token(&hub_token)
+        .delete_my_rule(&rule.id)
+        .await
+        .unwrap();
+    receiver.wait_for("hook", 20, WITHIN).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let arrivals = receiver.arrivals("hook");
+    let mut ids: Vec<String> = arrivals.iter().map(datacoop_tests::Arrival::id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "twenty events");
+    assert_eq!(arrivals.len(), 20, "each sent once");
+    first.stop().await;
+    second.stop().await;
+}
