@@ -256,19 +256,24 @@ pub const RECIPIENTS_OF: &str = concat!(
     " WHERE r.member_id = $1 AND r.third_party_id = COALESCE($2, r.third_party_id) \
      AND r.received_through > r.withdrawn_through"
 );
-/// Marks one recipient told, unless a withdrawal already covered the call.
-pub const WITHDRAW_RECIPIENT: &str = "UPDATE recipients SET withdrawn_through = $5, unchecked = FALSE \
-    WHERE member_id = $1 AND third_party_id = $2 AND purpose = $3 AND category = $4 \
-    AND withdrawn_through < $5";
+/// Follows `WITH v (member_id, third_party_id, purpose, category,
+/// through) AS (VALUES …)`: marks each recipient of `v` told, unless a
+/// withdrawal already covered the call, and returns those it marked.
+pub const WITHDRAW_RECIPIENTS_FROM_V: &str = ") UPDATE recipients \
+    SET withdrawn_through = v.through, unchecked = FALSE FROM v \
+    WHERE recipients.member_id = v.member_id AND recipients.third_party_id = v.third_party_id \
+    AND recipients.purpose = v.purpose AND recipients.category = v.category \
+    AND recipients.withdrawn_through < v.through \
+    RETURNING recipients.member_id, recipients.third_party_id, recipients.purpose, recipients.category";
 pub const RECIPIENT_CHECKED: &str = "UPDATE recipients SET unchecked = FALSE \
     WHERE member_id = $1 AND third_party_id = $2 AND purpose = $3 AND category = $4 \
     AND received_through <= $5";
 pub const DELETE_CONNECTION: &str =
     "DELETE FROM connections WHERE member_id = $1 AND third_party_id = $2";
 
-pub const INSERT_EVENT: &str = "INSERT INTO webhook_events \
-    (id, kind, third_party_id, member_id, purpose, categories, body, log_index, created_at, state, next_attempt_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)";
+/// Followed by the rows' `VALUES`.
+pub const INSERT_EVENTS: &str = "INSERT INTO webhook_events \
+    (id, kind, third_party_id, member_id, purpose, categories, body, log_index, created_at, state, next_attempt_at) ";
 pub const SET_WEBHOOK: &str = concat!(
     "UPDATE third_parties SET webhook_url = $1, \
      webhook_secret = CASE WHEN $1 IS NULL THEN NULL WHEN $5 THEN $2 \

@@ -159,30 +159,57 @@ macro_rules! sql_store {
             /// Announces `withdrawals`: marks each category withdrawn
             /// (skipping what an earlier withdrawal already covered) and
             /// writes one event into the outbox per withdrawal left, with
-            /// its log entry at index `first` on; returns the entries.
+            /// its log entry at index `first` on; returns the entries. A
+            /// few multi-row statements whatever the number.
             async fn record_withdrawals(
                 tx: &mut Tx,
                 withdrawals: &[$crate::store::Withdrawal],
                 first: i64,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<Vec<$crate::audit::entry::Entry>> {
+                use $crate::store::BULK_ROWS;
+                type Key = (String, String, String, String);
+                let rows: Vec<(&$crate::store::Withdrawal, &str, i64)> = withdrawals
+                    .iter()
+                    .flat_map(|withdrawal| {
+                        withdrawal
+                            .categories
+                            .iter()
+                            .map(move |(category, through)| (withdrawal, category.as_str(), *through))
+                    })
+                    .collect();
+                let mut marked: std::collections::HashSet<Key> = std::collections::HashSet::new();
+                for chunk in rows.chunks(BULK_ROWS) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "WITH v (member_id, third_party_id, purpose, category, through) AS (",
+                    );
+                    query.push_values(chunk, |mut row, (withdrawal, category, through)| {
+                        row.push_bind(withdrawal.member.as_str())
+                            .push_bind(withdrawal.third_party.as_str())
+                            .push_bind(withdrawal.purpose.as_str())
+                            .push_bind(*category)
+                            .push_bind(*through);
+                    });
+                    query.push(sql::WITHDRAW_RECIPIENTS_FROM_V);
+                    let rows: Vec<Key> = query.build_query_as().fetch_all(&mut *tx).await?;
+                    marked.extend(rows);
+                }
                 let mut entries = Vec::new();
+                let mut events = Vec::new();
                 for withdrawal in withdrawals {
-                    let mut categories = Vec::with_capacity(withdrawal.categories.len());
-                    for (category, through) in &withdrawal.categories {
-                        let marked = sqlx::query(sql::WITHDRAW_RECIPIENT)
-                            .bind(withdrawal.member.as_str())
-                            .bind(withdrawal.third_party.as_str())
-                            .bind(withdrawal.purpose.as_str())
-                            .bind(category.as_str())
-                            .bind(*through)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                        if marked > 0 {
-                            categories.push(category.clone());
-                        }
-                    }
+                    let categories: Vec<String> = withdrawal
+                        .categories
+                        .iter()
+                        .filter(|(category, _)| {
+                            marked.contains(&(
+                                withdrawal.member.to_string(),
+                                withdrawal.third_party.to_string(),
+                                withdrawal.purpose.clone(),
+                                category.clone(),
+                            ))
+                        })
+                        .map(|(category, _)| category.clone())
+                        .collect();
                     if categories.is_empty() {
                         continue;
                     }
@@ -201,22 +228,28 @@ macro_rules! sql_store {
                         },
                     })
                     .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                    sqlx::query(sql::INSERT_EVENT)
-                        .bind(id.as_str())
-                        .bind(datacoop_wire::EventType::ConsentWithdrawn.as_str())
-                        .bind(withdrawal.third_party.as_str())
-                        .bind(withdrawal.member.as_str())
-                        .bind(withdrawal.purpose.as_str())
-                        .bind(serde_json::to_string(&categories).unwrap_or_else(|_| "[]".into()))
-                        .bind(body)
-                        .bind(index)
-                        .bind(at)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
                     entries.push($crate::audit::entry::Entry::withdrawn(
                         &id, withdrawal, &categories, at,
                     )?);
+                    let listed = serde_json::to_string(&categories).unwrap_or_else(|_| "[]".into());
+                    events.push((id, withdrawal, listed, body, index));
+                }
+                for chunk in events.chunks(BULK_ROWS / 2) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
+                    query.push_values(chunk, |mut row, (id, withdrawal, listed, body, index)| {
+                        row.push_bind(id.as_str())
+                            .push_bind(datacoop_wire::EventType::ConsentWithdrawn.as_str())
+                            .push_bind(withdrawal.third_party.as_str())
+                            .push_bind(withdrawal.member.as_str())
+                            .push_bind(withdrawal.purpose.as_str())
+                            .push_bind(listed.as_str())
+                            .push_bind(body.as_str())
+                            .push_bind(*index)
+                            .push_bind(at)
+                            .push_bind("pending")
+                            .push_bind(at);
+                    });
+                    query.build().execute(&mut *tx).await?;
                 }
                 Ok(entries)
             }
