@@ -11,7 +11,9 @@
 //!
 //! Needs `wrk` (Debian package `wrk`). Database: `BENCH_DATABASE_URL`, or
 //! a fresh SQLite file. Members: `BENCH_MEMBERS` (default 1000), three
-//! rules each. Duration per endpoint: `BENCH_SECONDS` (default 10).
+//! rules each. Duration per endpoint: `BENCH_SECONDS` (default 10). The
+//! webhook workers of `datacoop serve` run beside the router unless
+//! `BENCH_WEBHOOK_WORKERS=0`.
 //!
 //! The `token-flood` scenario: 200 connections post wrong client secrets
 //! to `POST /oauth2/token` for `BENCH_FLOOD_SECONDS` (default 10) while
@@ -320,6 +322,27 @@ async fn decisions() {
     }
     println!("done");
 
+    // The workers of `datacoop serve` run beside the router, as they do in
+    // production (folding every call into what third parties received);
+    // `BENCH_WEBHOOK_WORKERS=0` leaves them out, to compare.
+    let workers = if env_number("BENCH_WEBHOOK_WORKERS", 1) > 0 {
+        Some(
+            datacoop_broker::webhook::Workers::spawn(
+                Arc::clone(&store),
+                Arc::clone(&state.engine),
+                Arc::new(SystemClock),
+                datacoop_broker::webhook::DeliverySettings::default(),
+            )
+            .await
+            .unwrap(),
+        )
+    } else {
+        None
+    };
+    println!(
+        "webhook workers: {}",
+        if workers.is_some() { "running" } else { "off" }
+    );
     let extra = Router::new().route("/bench/echo", post(echo));
     let app = router_with(state, HttpLimits::default(), extra);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

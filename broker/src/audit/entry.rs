@@ -135,10 +135,13 @@ impl Entry {
             ),
             // An endpoint is where events go, not consent; the worker's
             // withdrawals and deletion receipts are logged one entry per
-            // event as they are staged (`withdrawn`, `deletion_confirmed`).
+            // event as they are staged (`withdrawn`, `deletion_confirmed`);
+            // folding calls and sweeping rule instants is housekeeping.
             Change::SetWebhook { .. }
             | Change::Withdraw { .. }
-            | Change::ConfirmDeletion { .. } => {
+            | Change::ConfirmDeletion { .. }
+            | Change::Fold { .. }
+            | Change::Sweep { .. } => {
                 return Ok(None);
             }
             // The subject as the third party sent it: it stands for no

@@ -291,13 +291,15 @@ pub trait Store: Send + Sync + Debug {
     async fn next_commit(&self);
 
     /// Folds up to `limit` calls of `access_log` not folded yet into
-    /// `recipients` (what each third party received); says how many it
-    /// read. Safe on every replica at once (the fold's row is locked).
+    /// `recipients` (what each third party received), through `apply` (so
+    /// on SQLite it never contends with a batch for the file's write
+    /// lock), unless there is nothing new; says how many it read. Safe on
+    /// every replica at once (the fold's row is locked).
     async fn fold_recipients(&self, limit: u32) -> StoreResult<u64>;
 
     /// Adds a recheck for every owner one of whose rules started or
     /// expired after the last sweep and by `now`, and moves the sweep to
-    /// `now`; says how many owners it found.
+    /// `now`, through `apply`; says how many owners it found.
     async fn sweep_rule_instants(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
     /// At start, forgets the leases no live worker can hold: on SQLite
@@ -450,6 +452,17 @@ pub enum Change {
         withdrawals: Vec<Withdrawal>,
         still_allowed: Vec<Recipient>,
     },
+    /// Folds up to `limit` calls not folded yet into `recipients`
+    /// (`Applied::Count`: how many it read).
+    Fold {
+        limit: u32,
+    },
+    /// Adds a recheck for every owner one of whose rules started or
+    /// expired after the last sweep and by `now`, and moves the sweep
+    /// there (`Applied::Count`: how many owners).
+    Sweep {
+        now: DateTime<Utc>,
+    },
     /// A third party confirms that it deleted what its event withdrew;
     /// `Missing` when the event is not one of its own.
     ConfirmDeletion {
@@ -507,6 +520,8 @@ pub enum Applied {
         third_party: ThirdParty,
         secret: Option<String>,
     },
+    /// How many things a housekeeping change handled.
+    Count(u64),
     /// A deletion receipt, confirmed at this instant (now or earlier).
     Confirmed {
         at: DateTime<Utc>,

@@ -193,11 +193,16 @@ pub const LOG_ABOUT: &str = "SELECT e.idx, e.kind, e.at FROM log_subjects s \
 
 pub const INSERT_RECHECK: &str =
     "INSERT INTO consent_rechecks (owner_kind, owner_id, created_at) VALUES ($1, $2, $3)";
+pub const RECHECKS_DUE: &str = "SELECT EXISTS (SELECT 1 FROM consent_rechecks \
+    WHERE leased_until IS NULL OR leased_until <= $1)";
 pub const DELETE_RECHECK: &str = "DELETE FROM consent_rechecks WHERE seq = $1";
 /// The fold's position, its row locked (PostgreSQL) or the file's write
 /// lock taken (SQLite) until commit: one fold at a time on every replica.
 pub const FOLD_HEAD: &str =
     "UPDATE recipients_fold SET through = through WHERE id = 1 RETURNING through, swept_at";
+/// The last call logged and the last folded: whether a fold has work.
+pub const FOLD_PENDING: &str = "SELECT COALESCE((SELECT MAX(seq) FROM access_log), 0), \
+    (SELECT through FROM recipients_fold WHERE id = 1)";
 pub const SET_FOLD: &str = "UPDATE recipients_fold SET through = $1 WHERE id = 1";
 pub const SET_SWEPT: &str = "UPDATE recipients_fold SET swept_at = $1 WHERE id = 1";
 pub const CALLS_AFTER: &str = "SELECT seq, member_id, third_party_id, purpose, categories \
@@ -274,6 +279,9 @@ pub const DELETE_CONNECTION: &str =
 /// Followed by the rows' `VALUES`.
 pub const INSERT_EVENTS: &str = "INSERT INTO webhook_events \
     (id, kind, third_party_id, member_id, purpose, categories, body, log_index, created_at, state, next_attempt_at) ";
+/// Whether `claim_events` would find work (a read; the claim writes).
+pub const EVENTS_DUE: &str = "SELECT EXISTS (SELECT 1 FROM webhook_events \
+    WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1))";
 pub const SET_WEBHOOK: &str = concat!(
     "UPDATE third_parties SET webhook_url = $1, \
      webhook_secret = CASE WHEN $1 IS NULL THEN NULL WHEN $5 THEN $2 \

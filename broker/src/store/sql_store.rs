@@ -1015,6 +1015,42 @@ macro_rules! sql_store {
                         staged.withdrawals = withdrawals;
                         Ok(Applied::Done)
                     }
+                    Change::Fold { limit } => {
+                        let (through, _): (i64, Option<chrono::DateTime<chrono::Utc>>) =
+                            sqlx::query_as(sql::FOLD_HEAD).fetch_one(&mut *tx).await?;
+                        let calls = sqlx::query_as::<_, FoldedCall>(sql::CALLS_AFTER)
+                            .bind(through)
+                            .bind(i64::from(limit))
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        if let Some(last) = calls.last().map(|call| call.seq) {
+                            Self::fold_calls(tx, &calls).await?;
+                            sqlx::query(sql::SET_FOLD).bind(last).execute(&mut *tx).await?;
+                        }
+                        Ok(Applied::Count(u64::try_from(calls.len()).unwrap_or(u64::MAX)))
+                    }
+                    Change::Sweep { now } => {
+                        let (_, swept): (i64, Option<chrono::DateTime<chrono::Utc>>) =
+                            sqlx::query_as(sql::FOLD_HEAD).fetch_one(&mut *tx).await?;
+                        let mut found = 0;
+                        if let Some(swept) = swept.filter(|swept| *swept < now) {
+                            let owners = sqlx::query_as::<_, (String, String)>(sql::OWNERS_WITH_INSTANTS)
+                                .bind(swept)
+                                .bind(now)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                            for (kind, id) in owners {
+                                let owner = Owner::from_parts(&kind, id)
+                                    .ok_or_else(|| StoreError::Corrupt(format!("rule owner `{kind}`")))?;
+                                Self::recheck(tx, &owner).await?;
+                                found += 1;
+                            }
+                        }
+                        if swept.is_none_or(|swept| swept < now) {
+                            sqlx::query(sql::SET_SWEPT).bind(now).execute(&mut *tx).await?;
+                        }
+                        Ok(Applied::Count(found))
+                    }
                     Change::ConfirmDeletion {
                         third_party,
                         event,
@@ -1963,49 +1999,23 @@ macro_rules! sql_store {
             }
 
             async fn fold_recipients(&self, limit: u32) -> StoreResult<u64> {
-                let mut tx = self.pool.begin().await?;
-                let (through, _): (i64, Option<chrono::DateTime<chrono::Utc>>) =
-                    sqlx::query_as(sql::FOLD_HEAD).fetch_one(&mut *tx).await?;
-                let calls = sqlx::query_as::<_, FoldedCall>(sql::CALLS_AFTER)
-                    .bind(through)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *tx)
+                let (last, through): (i64, i64) = sqlx::query_as(sql::FOLD_PENDING)
+                    .fetch_one(&self.pool)
                     .await?;
-                let Some(last) = calls.last().map(|call| call.seq) else {
-                    // Ended now, not when the connection is next used:
-                    // until then SQLite would keep the write lock taken.
-                    tx.rollback().await?;
+                if last <= through {
                     return Ok(0);
-                };
-                Self::fold_calls(&mut tx, &calls).await?;
-                sqlx::query(sql::SET_FOLD).bind(last).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(u64::try_from(calls.len()).unwrap_or(u64::MAX))
+                }
+                match self.apply(Change::Fold { limit }).await?.applied {
+                    Applied::Count(read) => Ok(read),
+                    _ => Ok(0),
+                }
             }
 
             async fn sweep_rule_instants(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
-                let mut tx = self.pool.begin().await?;
-                let (_, swept): (i64, Option<chrono::DateTime<chrono::Utc>>) =
-                    sqlx::query_as(sql::FOLD_HEAD).fetch_one(&mut *tx).await?;
-                let mut found = 0;
-                if let Some(swept) = swept.filter(|swept| *swept < now) {
-                    let owners = sqlx::query_as::<_, (String, String)>(sql::OWNERS_WITH_INSTANTS)
-                        .bind(swept)
-                        .bind(now)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    for (kind, id) in owners {
-                        let owner = Owner::from_parts(&kind, id)
-                            .ok_or_else(|| StoreError::Corrupt(format!("rule owner `{kind}`")))?;
-                        Self::recheck(&mut tx, &owner).await?;
-                        found += 1;
-                    }
+                match self.apply(Change::Sweep { now }).await?.applied {
+                    Applied::Count(found) => Ok(found),
+                    _ => Ok(0),
                 }
-                if swept.is_none_or(|swept| swept < now) {
-                    sqlx::query(sql::SET_SWEPT).bind(now).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(found)
             }
 
             async fn release_leases(&self) -> StoreResult<()> {
@@ -2021,6 +2031,15 @@ macro_rules! sql_store {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: u32,
             ) -> StoreResult<Vec<(Seq, Owner)>> {
+                // A read first: most rounds find nothing, and a write
+                // would take the file's write lock (SQLite) for nothing.
+                let due: bool = sqlx::query_scalar(sql::RECHECKS_DUE)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?;
+                if !due {
+                    return Ok(Vec::new());
+                }
                 let rows = sqlx::query_as::<_, (Seq, String, String)>($dialect::CLAIM_RECHECKS)
                     .bind(now)
                     .bind(lease_until)
@@ -2078,6 +2097,13 @@ macro_rules! sql_store {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: u32,
             ) -> StoreResult<Vec<$crate::store::Outgoing>> {
+                let due: bool = sqlx::query_scalar(sql::EVENTS_DUE)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?;
+                if !due {
+                    return Ok(Vec::new());
+                }
                 let mut rows = sqlx::query_as::<_, OutgoingRow>($dialect::CLAIM_EVENTS)
                     .bind(now)
                     .bind(lease_until)

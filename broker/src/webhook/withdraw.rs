@@ -61,7 +61,12 @@ pub struct Withdrawer {
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
+    /// When rule instants were last swept (by this worker's clock).
+    swept: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
 }
+
+/// The least time between two sweeps of rule instants.
+const SWEEP_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 
 /// One recipient key: (member, third party, purpose, category).
 type Key = (String, String, String, String);
@@ -81,6 +86,7 @@ impl Withdrawer {
             store,
             engine,
             clock,
+            swept: Arc::default(),
         }
     }
 
@@ -103,7 +109,9 @@ impl Withdrawer {
     pub async fn round(&self) -> Result<Round, EngineError> {
         while self.store.fold_recipients(FOLD_BATCH).await? == u64::from(FOLD_BATCH) {}
         let now = self.clock.now();
-        self.store.sweep_rule_instants(now).await?;
+        if self.sweep_due(now) {
+            self.store.sweep_rule_instants(now).await?;
+        }
         let rechecks = self
             .store
             .claim_rechecks(now, now + RECHECK_LEASE, RECHECKS_PER_ROUND)
@@ -143,6 +151,20 @@ impl Withdrawer {
             decided,
             withdrawals: count,
         })
+    }
+
+    /// True, and noted, when the last sweep is `SWEEP_EVERY` old (or the
+    /// clock went back).
+    fn sweep_due(&self, now: DateTime<Utc>) -> bool {
+        let mut swept = self
+            .swept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = swept.is_none_or(|at| now - at >= SWEEP_EVERY || now < at);
+        if due {
+            *swept = Some(now);
+        }
+        due
     }
 
     /// Decides every recipient now, one decision per (member, third
