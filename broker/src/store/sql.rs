@@ -200,6 +200,8 @@ pub const DELETE_RECHECK: &str = "DELETE FROM consent_rechecks WHERE seq = $1";
 /// lock taken (SQLite) until commit: one fold at a time on every replica.
 pub const FOLD_HEAD: &str =
     "UPDATE recipients_fold SET through = through WHERE id = 1 RETURNING through, swept_at";
+/// How far the fold has read, without taking its row.
+pub const FOLD_THROUGH: &str = "SELECT through FROM recipients_fold WHERE id = 1";
 /// The last call logged and the last folded: whether a fold has work.
 pub const FOLD_PENDING: &str = "SELECT COALESCE((SELECT MAX(seq) FROM access_log), 0), \
     (SELECT through FROM recipients_fold WHERE id = 1)";

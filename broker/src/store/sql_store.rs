@@ -136,7 +136,7 @@ macro_rules! sql_store {
                 third_party: Option<&$crate::domain::ThirdPartyId>,
                 staged: &mut Staged,
             ) -> StoreResult<()> {
-                let through: i64 = sqlx::query_scalar("SELECT through FROM recipients_fold WHERE id = 1")
+                let through: i64 = sqlx::query_scalar(sql::FOLD_THROUGH)
                     .fetch_one(&mut *tx)
                     .await?;
                 let calls = sqlx::query_as::<_, FoldedCall>(sql::MEMBER_CALLS_AFTER)
