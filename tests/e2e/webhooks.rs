@@ -22,6 +22,19 @@ const ADMIN: &str = "dca_webhooks-admin-token-0123456789abcdef";
 /// Long enough for a debug build on a busy machine.
 const WITHIN: Duration = Duration::from_secs(20);
 
+/// Academics may read health data for research.
+fn health_for_research() -> RuleBody {
+    RuleBody {
+        effect: Effect::Allow,
+        action: RuleAction::Access,
+        requester: RequesterSelector::Class("academic".into()),
+        data_categories: vec!["health".into()],
+        purposes: vec!["research".into()],
+        not_before: None,
+        expires_at: None,
+    }
+}
+
 fn options(database_url: &str) -> BrokerOptions {
     BrokerOptions::new(database_url)
         .env("DATACOOP_ADMIN_TOKEN", ADMIN)
@@ -68,18 +81,7 @@ async fn reading(broker: &Broker, url: &str) -> Reading {
         .put_data("health.heart", &json!({"resting_bpm": 58}))
         .await
         .unwrap();
-    let rule = member
-        .create_my_rule(&RuleBody {
-            effect: Effect::Allow,
-            action: RuleAction::Access,
-            requester: RequesterSelector::Class("academic".into()),
-            data_categories: vec!["health".into()],
-            purposes: vec!["research".into()],
-            not_before: None,
-            expires_at: None,
-        })
-        .await
-        .unwrap();
+    let rule = member.create_my_rule(&health_for_research()).await.unwrap();
     let subject = member.connect(&created.id).await.unwrap().subject;
     let read = third_party
         .access(&AccessRequest {
@@ -664,18 +666,7 @@ async fn two_replicas_on_postgres_send_each_event_once() {
     })
     .await
     .unwrap();
-    let rule = hub
-        .create_my_rule(&RuleBody {
-            effect: Effect::Allow,
-            action: RuleAction::Access,
-            requester: RequesterSelector::Class("academic".into()),
-            data_categories: vec!["health".into()],
-            purposes: vec!["research".into()],
-            not_before: None,
-            expires_at: None,
-        })
-        .await
-        .unwrap();
+    let rule = hub.create_my_rule(&health_for_research()).await.unwrap();
     for _ in 0..20 {
         let (_, _, member) = enrol().await;
         member
