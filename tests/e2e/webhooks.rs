@@ -203,6 +203,16 @@ async fn signed_withdrawal_delivered_and_confirmed(database_url: &str) {
     assert_eq!(withdrawal.deletion_confirmed_at, Some(receipt.confirmed_at));
     let export = reading.member.export().await.unwrap();
     assert_eq!(export.withdrawals, mine.items);
+    // The access log shows, on the read that gave the data, the
+    // withdrawal that reached it; the export's log too.
+    let log = reading.member.access_log(None, None).await.unwrap();
+    let read = log
+        .items
+        .iter()
+        .find(|entry| entry.decision == Verdict::Allow)
+        .expect("the read");
+    assert_eq!(read.withdrawals, mine.items, "{log:?}");
+    assert_eq!(export.access_log, log.items);
     let receipt_entry: serde_json::Value =
         serde_json::from_slice(&admin.audit_entry(receipt.log_index.unwrap()).await.unwrap())
             .unwrap();

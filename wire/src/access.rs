@@ -70,6 +70,12 @@ pub struct AccessLogEntry {
     pub action: Action,
     pub decision: Verdict,
     pub categories: Vec<LoggedCategory>,
+    /// For an allowed read whose data consent no longer allows: the
+    /// withdrawal sent to the third party for each category it received
+    /// here (the first sent after this read), with its delivery and
+    /// deletion receipt. Absent while nothing is withdrawn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawals: Vec<crate::Withdrawal>,
 }
 
 /// Answer of `GET /v1/me/export`: everything the co-op holds about the

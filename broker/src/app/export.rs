@@ -44,23 +44,7 @@ pub async fn holdings(store: &dyn Store, member: Member) -> Result<Holdings, App
         .collect();
     let connections = store.connections_of(&member.id).await?;
     let data = store.data_of(&member.id).await?;
-    let mut withdrawals = Vec::new();
-    let mut before = None;
-    loop {
-        let page = store
-            .events(
-                &crate::store::EventFilter::Member(member.id.clone()),
-                before,
-                WITHDRAWALS_PAGE,
-            )
-            .await?;
-        let full = page.len() == usize::try_from(WITHDRAWALS_PAGE).unwrap_or(usize::MAX);
-        before = page.last().map(|(seq, _)| *seq);
-        withdrawals.extend(page.into_iter().map(|(_, event)| event));
-        if !full {
-            break;
-        }
-    }
+    let withdrawals = withdrawals_of(store, &member.id).await?;
     Ok(Holdings {
         member,
         data,
@@ -69,6 +53,62 @@ pub async fn holdings(store: &dyn Store, member: Member) -> Result<Holdings, App
         connections,
         withdrawals,
     })
+}
+
+/// Every withdrawal sent about `member`, newest first.
+pub async fn withdrawals_of(
+    store: &dyn Store,
+    member: &MemberId,
+) -> Result<Vec<crate::store::EventRecord>, StoreError> {
+    let mut withdrawals = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .events(
+                &crate::store::EventFilter::Member(member.clone()),
+                before,
+                WITHDRAWALS_PAGE,
+            )
+            .await?;
+        let full = page.len() == usize::try_from(WITHDRAWALS_PAGE).unwrap_or(usize::MAX);
+        before = page.last().map(|(seq, _)| *seq);
+        withdrawals.extend(page.into_iter().map(|(_, event)| event));
+        if !full {
+            return Ok(withdrawals);
+        }
+    }
+}
+
+/// The withdrawals that reached what `read` gave its third party: for
+/// each category it allowed, the first withdrawal of that category sent
+/// to that third party for that purpose after the read. `withdrawals` as
+/// `withdrawals_of` lists them (newest first).
+pub fn withdrawals_covering<'w>(
+    read: &AccessRecord,
+    withdrawals: &'w [crate::store::EventRecord],
+) -> Vec<&'w crate::store::EventRecord> {
+    let mut covering: Vec<&crate::store::EventRecord> = Vec::new();
+    let given = read
+        .categories
+        .iter()
+        .filter(|category| category.verdict == datacoop_wire::Verdict::Allow);
+    for category in given {
+        let first = withdrawals
+            .iter()
+            .rev()
+            .filter(|event| {
+                event.third_party == read.third_party
+                    && event.purpose == read.purpose
+                    && event.created_at >= read.at
+            })
+            .find(|event| event.categories.contains(&category.category));
+        if let Some(event) = first
+            && !covering.iter().any(|seen| seen.id == event.id)
+        {
+            covering.push(event);
+        }
+    }
+    covering
 }
 
 /// The member's access log, newest first, one page at a time.

@@ -219,7 +219,14 @@ async fn connections_of(state: &AppState, member: &MemberId) -> Result<Vec<Conne
         .collect())
 }
 
-fn log_entry(record: AccessRecord) -> AccessLogEntry {
+/// One read as the member's log shows it, with the withdrawals that
+/// reached what it gave (`withdrawals`: the member's, newest first).
+fn log_entry(record: AccessRecord, withdrawals: &[crate::store::EventRecord]) -> AccessLogEntry {
+    let covering = app::export::withdrawals_covering(&record, withdrawals)
+        .into_iter()
+        .cloned()
+        .map(super::webhooks::withdrawal)
+        .collect();
     AccessLogEntry {
         at: record.at,
         requester: record.third_party.to_string(),
@@ -235,6 +242,7 @@ fn log_entry(record: AccessRecord) -> AccessLogEntry {
                 reason: category.reason,
             })
             .collect(),
+        withdrawals: covering,
     }
 }
 
@@ -264,8 +272,12 @@ async fn access_log(
         .access_log(&member.id, page.after, page.fetch_limit())
         .await?;
     let (records, next_cursor) = page.finish(rows);
+    let withdrawals = app::export::withdrawals_of(state.store.as_ref(), &member.id).await?;
     Ok(JsonResponse(datacoop_wire::Page {
-        items: records.into_iter().map(log_entry).collect(),
+        items: records
+            .into_iter()
+            .map(|record| log_entry(record, &withdrawals))
+            .collect(),
         next_cursor,
     }))
 }
@@ -302,9 +314,10 @@ async fn export(
         })
         .collect();
     let rules: Vec<_> = holdings.rules.iter().map(Rule::to_wire).collect();
-    let withdrawals: Vec<_> = holdings
-        .withdrawals
-        .into_iter()
+    let withdrawn = Arc::new(holdings.withdrawals);
+    let withdrawals: Vec<_> = withdrawn
+        .iter()
+        .cloned()
         .map(super::webhooks::withdrawal)
         .collect();
     // The document's fields, the access log last, so it can follow as it
@@ -331,7 +344,8 @@ async fn export(
                 chunk.push(',');
             }
             chunk.push_str(
-                &serde_json::to_string(&log_entry(record)).map_err(std::io::Error::other)?,
+                &serde_json::to_string(&log_entry(record, &withdrawn))
+                    .map_err(std::io::Error::other)?,
             );
         }
         Ok::<_, std::io::Error>(Bytes::from(chunk))
