@@ -135,3 +135,105 @@ pub fn access_log(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use datacoop_wire::{Action, DeliveryState, Reason, Verdict};
+
+    use super::*;
+    use crate::domain::{EventId, ThirdPartyId};
+    use crate::store::{CategoryVerdict, EventRecord};
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-03T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + TimeDelta::minutes(minutes)
+    }
+
+    fn event(
+        id: &str,
+        third_party: &str,
+        purpose: &str,
+        categories: &[&str],
+        minute: i64,
+    ) -> EventRecord {
+        EventRecord {
+            id: EventId::from_trusted(id.to_owned()),
+            third_party: ThirdPartyId::from_trusted(third_party.to_owned()),
+            member: MemberId::from_trusted("mbr_a".to_owned()),
+            purpose: purpose.to_owned(),
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            state: DeliveryState::Delivered,
+            attempts: 1,
+            created_at: at(minute),
+            delivered_at: Some(at(minute)),
+            failed_at: None,
+            last_error: None,
+            deletion_confirmed_at: None,
+            log_index: 0,
+        }
+    }
+
+    fn read(categories: &[(&str, Verdict)], minute: i64) -> AccessRecord {
+        AccessRecord {
+            member: MemberId::from_trusted("mbr_a".to_owned()),
+            third_party: ThirdPartyId::from_trusted("tp_lab".to_owned()),
+            purpose: "research".to_owned(),
+            action: Action::Access,
+            decision: Verdict::Allow,
+            categories: categories
+                .iter()
+                .map(|(category, verdict)| CategoryVerdict {
+                    category: (*category).to_owned(),
+                    verdict: *verdict,
+                    reason: Reason::Allowed,
+                })
+                .collect(),
+            at: at(minute),
+        }
+    }
+
+    fn ids(events: Vec<&EventRecord>) -> Vec<&str> {
+        events.into_iter().map(|event| event.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_read_shows_the_first_withdrawal_of_each_category_it_gave_after_it() {
+        // Newest first, as `withdrawals_of` lists them.
+        let withdrawals = vec![
+            event("evt_later", "tp_lab", "research", &["health"], 30),
+            event("evt_other_purpose", "tp_lab", "marketing", &["health"], 20),
+            event("evt_other_lab", "tp_shop", "research", &["health"], 20),
+            event(
+                "evt_both",
+                "tp_lab",
+                "research",
+                &["health", "location"],
+                10,
+            ),
+            event("evt_before", "tp_lab", "research", &["health"], 0),
+        ];
+        let given = read(
+            &[("health", Verdict::Allow), ("location", Verdict::Allow)],
+            5,
+        );
+        assert_eq!(
+            ids(withdrawals_covering(&given, &withdrawals)),
+            ["evt_both"]
+        );
+        // What was refused was never given: nothing withdrawn reaches it.
+        let refused = read(&[("health", Verdict::Deny)], 5);
+        assert!(withdrawals_covering(&refused, &withdrawals).is_empty());
+        // Given again after the first withdrawal: the next one reaches it.
+        let again = read(&[("health", Verdict::Allow)], 15);
+        assert_eq!(
+            ids(withdrawals_covering(&again, &withdrawals)),
+            ["evt_later"]
+        );
+        // Not withdrawn yet.
+        let last = read(&[("health", Verdict::Allow)], 40);
+        assert!(withdrawals_covering(&last, &withdrawals).is_empty());
+    }
+}
