@@ -11,7 +11,9 @@
 //!
 //! `cargo bench -p datacoop-broker --bench withdrawal` runs 1,000 and
 //! 100,000 affected subjects; `BENCH_WITHDRAWAL_SIZES=1000,5000` picks
-//! others.
+//! others. With `BENCH_POSTGRES_URL` (a server URL, such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`) each size runs on a
+//! fresh PostgreSQL database too.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -46,6 +48,40 @@ use datacoop_broker::webhook::{DeliverySettings, Workers};
 const ADMIN: &str = "bench-admin-token-0123456789-abcdefghijklmnop";
 const HUB_TOKEN: &str = "dcm_bench-hub-token-0123456789-abcdefghijklmnop";
 
+/// Runs `$body` with `$db` connected to `$url`, on either database.
+macro_rules! on_database {
+    ($url:expr, $db:ident => $body:block) => {{
+        use sqlx::Connection as _;
+        if $url.starts_with("postgres") {
+            let mut $db = sqlx::PgConnection::connect(&$url).await.unwrap();
+            $body
+        } else {
+            let mut $db = sqlx::SqliteConnection::connect(&$url).await.unwrap();
+            $body
+        }
+    }};
+}
+
+/// A fresh database on the server `server` names (dropped first if a
+/// previous run left it).
+async fn fresh_postgres(server: &str, size: usize) -> String {
+    use sqlx::Connection as _;
+    let name = format!("datacoop_bench_withdrawal_{size}");
+    let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let mut url = url::Url::parse(server).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
 fn term(id: &str) -> TermId {
     TermId::parse(id).unwrap()
 }
@@ -65,14 +101,29 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let postgres = std::env::var("BENCH_POSTGRES_URL").ok();
     for size in sizes {
-        runtime.block_on(run(size));
+        runtime.block_on(run(size, None));
+        if let Some(server) = &postgres {
+            runtime.block_on(run(size, Some(server)));
+        }
     }
 }
 
-async fn run(delegators: usize) {
+async fn run(delegators: usize, postgres: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let url = match postgres {
+        Some(server) => fresh_postgres(server, delegators).await,
+        None => format!("sqlite://{}", dir.path().join("bench.db").display()),
+    };
+    println!(
+        "{}:",
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
     let policies = Policies::built_in().unwrap();
     let evaluator = Evaluator::new(&policies).unwrap();
     let now = SystemClock.now();
@@ -150,9 +201,7 @@ async fn run(delegators: usize) {
     }
     // What the third party received: one allowed read per delegator, its
     // subject, and the hub's token (rows written as the broker writes them).
-    {
-        use sqlx::Connection as _;
-        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    on_database!(url, db => {
         let mut tx = db.begin().await.unwrap();
         sqlx::query(
             "INSERT INTO member_tokens (token_hash, member_id, created_at) VALUES ($1, $2, $3)",
@@ -184,7 +233,7 @@ async fn run(delegators: usize) {
         }
         tx.commit().await.unwrap();
         db.close().await.unwrap();
-    }
+    });
 
     // The receiver: each arrival's instant.
     let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::with_capacity(delegators)));
@@ -247,10 +296,7 @@ async fn run(delegators: usize) {
 
     // The workers first fold the reads and decide each new recipient once.
     let folded = Instant::now();
-    let mut db = {
-        use sqlx::Connection as _;
-        sqlx::SqliteConnection::connect(&url).await.unwrap()
-    };
+    on_database!(url, db => {
     loop {
         let (total, unchecked): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN unchecked THEN 1 ELSE 0 END), 0) FROM recipients",
@@ -263,6 +309,8 @@ async fn run(delegators: usize) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    db.close().await.unwrap();
+    });
     println!(
         "  recipients folded and decided in {:.1?}",
         folded.elapsed()

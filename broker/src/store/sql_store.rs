@@ -315,6 +315,11 @@ macro_rules! sql_store {
                 executor: impl sqlx::Executor<'e, Database = $db>,
                 indexes: &[i64],
             ) -> StoreResult<Vec<(u64, $crate::audit::tree::Hash)>> {
+                // `IN ()` is an error on PostgreSQL (an empty log has no
+                // peaks to read).
+                if indexes.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let mut query =
                     sqlx::QueryBuilder::<$db>::new("SELECT idx, hash FROM log_hashes WHERE idx IN (");
                 let mut list = query.separated(", ");

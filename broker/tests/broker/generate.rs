@@ -1,4 +1,4 @@
-//! `datacoop generate` in process, on SQLite: no combination of its flags
+//! `datacoop generate` in process, on SQLite (and once on PostgreSQL): no combination of its flags
 //! panics, and what it writes is what it reports (issue 8 item 8).
 
 use std::sync::Arc;
@@ -306,4 +306,32 @@ async fn extreme_shapes_write_what_they_report() {
             .await;
         }
     }
+}
+
+/// On a fresh PostgreSQL database too: its log is empty, and reading the
+/// peaks of an empty tree once asked PostgreSQL for `IN ()`.
+#[tokio::test]
+async fn a_co_op_is_generated_into_a_fresh_postgres_database() {
+    let Some(database) = Database::postgres().await else {
+        return;
+    };
+    let store: Arc<dyn Store> = store::connect(&database.url()).await.unwrap();
+    store.migrate().await.unwrap();
+    let policies = Policies::built_in().unwrap();
+    let evaluator = Evaluator::new(&policies).unwrap();
+    let shape = Shape {
+        members: 200,
+        own_rules: 0.3,
+        delegating: 0.4,
+        on_personas: 0.2,
+        hub_delegators: 50,
+        max_depth: 16,
+        seed: 7,
+    };
+    let report = generate(&store, &evaluator, &policies.vocabulary, &shape)
+        .await
+        .unwrap();
+    assert_eq!(report.members, 200);
+    assert!(store.log_size().await.unwrap() >= 200, "each member logged");
+    store.close().await;
 }
