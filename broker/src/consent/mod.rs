@@ -12,6 +12,7 @@
 //! stale slice.
 
 pub mod cedar;
+pub mod cohort;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -514,6 +515,9 @@ pub struct Evaluator {
     interned: Mutex<HashMap<String, std::sync::Weak<Policy>>>,
     /// Compiled shapes by their key; weak, so a shape no owner uses goes.
     shapes: Mutex<HashMap<ShapeKey, std::sync::Weak<Shape>>>,
+    /// Some co-op base policy mentions the member (`context.member`): its
+    /// answer may differ from member to member (see `cohort`).
+    coop_reads_member: bool,
 }
 
 /// The engine: the evaluator, the compiled slices, the store.
@@ -951,16 +955,31 @@ impl Engine {
 impl Evaluator {
     /// The Cedar model of `policies`: schema, vocabulary entities, base policies.
     pub fn new(policies: &Policies) -> Result<Self, CedarError> {
+        let model = CedarModel::new(
+            (&policies.schema_origin, &policies.schema),
+            &policies.vocabulary,
+            &policies.coop_policies,
+        )?;
+        // Conservative: any mention of a member in a base policy's JSON
+        // form (an attribute, an entity type, even an annotation) counts.
+        let coop_reads_member = model.base_policies.policies().any(|policy| {
+            policy.to_json().map_or(true, |json| {
+                json.to_string().to_lowercase().contains("member")
+            })
+        });
         Ok(Self {
-            model: CedarModel::new(
-                (&policies.schema_origin, &policies.schema),
-                &policies.vocabulary,
-                &policies.coop_policies,
-            )?,
+            model,
             authorizer: Authorizer::new(),
             interned: Mutex::new(HashMap::new()),
             shapes: Mutex::new(HashMap::new()),
+            coop_reads_member,
         })
+    }
+
+    /// Whether a co-op base policy may answer differently for different
+    /// members (it mentions the member).
+    pub fn coop_reads_member(&self) -> bool {
+        self.coop_reads_member
     }
 
     /// How many distinct rule texts are compiled and in use.

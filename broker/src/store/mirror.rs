@@ -187,6 +187,23 @@ impl Mirror {
 
     /// Waits for the turn to write; the mirror shows the write once the
     /// guard's holder has applied its effects.
+    /// Members in the co-op with a policy version above 0.
+    pub fn cohort_candidates(&self) -> Option<Vec<(MemberId, i64)>> {
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = guard.as_ref()?;
+        Some(
+            state
+                .members
+                .iter()
+                .filter(|(_, entry)| entry.active && entry.version > 0)
+                .map(|(id, entry)| (MemberId::from_trusted(id.clone()), entry.version))
+                .collect(),
+        )
+    }
+
     pub async fn writer(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.writer.lock().await
     }

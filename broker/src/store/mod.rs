@@ -181,6 +181,11 @@ pub trait Store: Send + Sync + Debug {
     /// who accepts delegations).
     async fn owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>>;
 
+    /// Every member in the co-op who ever had a rule or a delegation, with
+    /// their policy version: the only members an `aggregate` cohort can
+    /// count (a member with none is silent: `no_consent`).
+    async fn cohort_candidates(&self) -> StoreResult<Vec<(MemberId, i64)>>;
+
     /// The third party holding an OAuth2 client id, with its secret's hash.
     async fn client(&self, client_id: &str) -> StoreResult<Option<(ThirdParty, String)>>;
 

@@ -100,6 +100,10 @@ pub const ALL_THIRD_PARTY_FACTS: &str = "SELECT id, class, status FROM third_par
 pub const ALL_ACTIVE_MEMBER_IDS: &str =
     "SELECT id, accepts_delegations FROM members WHERE left_at IS NULL";
 
+pub const COHORT_CANDIDATES: &str = "SELECT m.id, v.version FROM members m \
+    JOIN policy_versions v ON v.owner_kind = 'member' AND v.owner_id = m.id \
+    WHERE m.left_at IS NULL AND v.version > 0";
+
 pub const ALL_PERSONA_IDS: &str = "SELECT id FROM personas";
 pub const INSERT_DELEGATION: &str = "INSERT INTO delegations \
     (id, member_id, proxy_kind, proxy_id, data_categories, purposes, scope_key, created_at, cedar) \

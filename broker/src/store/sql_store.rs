@@ -1666,6 +1666,18 @@ macro_rules! sql_store {
                     .collect())
             }
 
+            async fn cohort_candidates(&self) -> StoreResult<Vec<($crate::domain::MemberId, i64)>> {
+                if let Some(candidates) = self.mirror.as_ref().and_then(|mirror| mirror.cohort_candidates()) {
+                    return Ok(candidates);
+                }
+                Ok(sqlx::query_as::<_, (String, i64)>(sql::COHORT_CANDIDATES)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|(id, version)| ($crate::domain::MemberId::from_trusted(id), version))
+                    .collect())
+            }
+
             async fn bulk_load(&self, bulk: Bulk) -> StoreResult<()> {
                 self.in_own_task(self.clone().bulk_load_now(bulk)).await
             }

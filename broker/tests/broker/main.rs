@@ -39,6 +39,7 @@ macro_rules! on_both_databases {
 mod audit;
 mod caches;
 mod cancel;
+mod cohort;
 mod consent;
 mod delegation;
 mod generate;
