@@ -160,6 +160,7 @@ async fn run() {
             hub_delegators: 100_000,
             max_depth: DEFAULT_MAX_DELEGATION_DEPTH,
             seed: 7,
+            data: false,
         };
         let report = generate(&store, &evaluator, &policies.vocabulary, &shape)
             .await

@@ -50,6 +50,35 @@ pub enum Command {
     /// proofs (`verify`), or the database's entries (`check-db`).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Aggregate datasets: build a license's dataset now.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Build LICENSE's dataset from the database, with a progress bar, and
+    /// print its manifest (the licensee fetches the rows). The same build
+    /// as `POST /v1/licenses/{id}/builds`; on SQLite, stop the broker
+    /// first (one process holds the file), or call that endpoint.
+    Build(DatasetBuildSettings),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatasetBuildSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// The license's id (`lic_…`).
+    pub license: String,
+    /// A folder laid out like `policies/`; default: the built-in policies.
+    #[arg(long, env = "DATACOOP_POLICY_DIR")]
+    pub policy_dir: Option<PathBuf>,
+    /// The longest delegation chain followed.
+    #[arg(long, env = "DATACOOP_MAX_DELEGATION_DEPTH", default_value = "16", value_parser = parse_depth)]
+    pub max_delegation_depth: usize,
+    /// The differential-privacy budget (epsilon) each dataset may spend.
+    #[arg(long, env = "DATACOOP_DP_BUDGET", default_value = "10", value_parser = parse_dp_budget)]
+    pub dp_budget: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +170,10 @@ pub struct GenerateSettings {
     /// The same seed writes the same co-op (but new ids).
     #[arg(long, default_value = "1")]
     pub seed: u64,
+    /// Also store data for every member (`health.heart`: `resting_bpm`,
+    /// `age_band`), for dataset builds.
+    #[arg(long)]
+    pub data: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -281,6 +314,11 @@ pub struct ServeSettings {
     /// the receipt is overdue (default: 7 days).
     #[arg(long, env = "DATACOOP_DELETION_GRACE_SECS", default_value = "604800", value_parser = parse_deletion_grace)]
     pub deletion_grace_secs: u64,
+
+    /// The differential-privacy budget (epsilon) each dataset may spend,
+    /// summed over every build of every license of it.
+    #[arg(long, env = "DATACOOP_DP_BUDGET", default_value = "10", value_parser = parse_dp_budget)]
+    pub dp_budget: f64,
 }
 
 impl ServeSettings {
@@ -375,6 +413,15 @@ fn parse_deletion_grace(raw: &str) -> Result<u64, String> {
         365 * 24 * 3600,
         raw,
     )
+}
+
+fn parse_dp_budget(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(budget) if budget.is_finite() && (0.0..=1_000_000.0).contains(&budget) => Ok(budget),
+        _ => Err(format!(
+            "DATACOOP_DP_BUDGET must be a number from 0 to 1000000, not `{raw}`"
+        )),
+    }
 }
 
 fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {

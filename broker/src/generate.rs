@@ -45,6 +45,10 @@ pub struct Shape {
     pub hub_delegators: usize,
     pub max_depth: usize,
     pub seed: u64,
+    /// Also store data for every member: `health.heart` with
+    /// `resting_bpm` (45 to 99) and `age_band` (`18-29` … `70+`), for
+    /// dataset builds to group and measure.
+    pub data: bool,
 }
 
 /// What was generated: counts, and members worth deciding for.
@@ -486,6 +490,22 @@ pub async fn generate(
                 .collect()
         },
     };
+    if shape.data {
+        // A generator of its own, so the co-op is the same with or
+        // without data.
+        let mut values = Rng(shape.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).max(1));
+        const BANDS: [&str; 6] = ["18-29", "30-39", "40-49", "50-59", "60-69", "70+"];
+        bulk.data = ids
+            .iter()
+            .map(|id| {
+                let value = serde_json::json!({
+                    "resting_bpm": 45 + values.below(55),
+                    "age_band": BANDS[values.below(BANDS.len())],
+                });
+                (id.clone(), "health.heart".to_owned(), value.to_string())
+            })
+            .collect();
+    }
     store.bulk_load(bulk).await?;
     Ok(Report {
         seconds: started.elapsed().as_secs_f64(),

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod credentials;
+pub mod dataset;
 pub mod domain;
 pub mod generate;
 pub mod http;

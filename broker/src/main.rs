@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use datacoop_broker::config::{AuditCommand, Cli, Command, ServeSettings};
+use datacoop_broker::config::{AuditCommand, Cli, Command, DatasetCommand, ServeSettings};
 use datacoop_broker::{Application, checks, startup, telemetry};
 use secrecy::ExposeSecret;
 
@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
         Command::Audit(AuditCommand::CheckDb(settings)) => checks::check_db(&settings)
             .await
             .and_then(|checked| report(&checked)),
+        Command::Dataset(DatasetCommand::Build(settings)) => build_dataset(&settings).await,
     };
     telemetry.shutdown();
     match outcome {
@@ -43,6 +44,56 @@ async fn main() -> ExitCode {
 fn report(report: &impl std::fmt::Display) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{report}")?;
+    Ok(())
+}
+
+/// `datacoop dataset build`: a progress bar on standard error, the
+/// manifest as JSON on standard output.
+async fn build_dataset(
+    settings: &datacoop_broker::config::DatasetBuildSettings,
+) -> anyhow::Result<()> {
+    use datacoop_broker::consent::cohort::CohortProgress;
+    use datacoop_broker::dataset::Stage;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message("loading the consent engine");
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let categories = std::sync::atomic::AtomicU64::new(0);
+    let progress = |stage: Stage| match stage {
+        Stage::Cohort(CohortProgress::Candidates(count)) => {
+            bar.set_length(count);
+            bar.set_position(0);
+            bar.set_message("deciding consent for every candidate");
+        }
+        Stage::Cohort(CohortProgress::Category) => {
+            let done = categories.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            bar.set_message(format!("{done} categories decided"));
+            bar.set_position(bar.length().unwrap_or(0));
+        }
+        Stage::Counted(count) => {
+            bar.set_length(count);
+            bar.set_position(0);
+            bar.set_message(format!("{count} members counted; reading their data"));
+        }
+        Stage::Grouped(values) => bar.set_message(format!("{values} values grouped")),
+        Stage::Suppressing => bar.set_message("suppressing small cells"),
+        Stage::Noising => bar.set_message("adding noise"),
+        Stage::Recording => bar.set_message("recording the build"),
+    };
+    let release = startup::build_dataset(settings, &progress).await;
+    bar.finish_and_clear();
+    let release = release?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "{}",
+        serde_json::to_string_pretty(&release.manifest)?
+    )?;
     Ok(())
 }
 

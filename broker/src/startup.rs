@@ -68,6 +68,7 @@ impl Application {
         .await
         .context("cannot load the consent policies (DATACOOP_POLICY_DIR)")?
         .with_token_ttl(settings.access_token_ttl())
+        .with_dp_budget(settings.dp_budget)
         .with_secret_verifications(
             settings
                 .max_secret_verifications
@@ -274,11 +275,43 @@ pub async fn generate(
         hub_delegators: settings.hub_delegators,
         max_depth: settings.max_delegation_depth,
         seed: settings.seed,
+        data: settings.data,
     };
     let report =
         crate::generate::generate(&store, &evaluator, &policies.vocabulary, &shape).await?;
     store.close().await;
     Ok(report)
+}
+
+/// `datacoop dataset build`: builds a license's dataset in this process,
+/// telling `progress` how far it got.
+pub async fn build_dataset(
+    settings: &crate::config::DatasetBuildSettings,
+    progress: &(dyn Fn(crate::dataset::Stage) + Send + Sync),
+) -> anyhow::Result<datacoop_wire::Release> {
+    let policies = Policies::load(settings.policy_dir.as_deref())
+        .context("cannot load the policies (DATACOOP_POLICY_DIR)")?;
+    let store = open_database(&settings.database).await?;
+    let outcome = async {
+        let engine = Arc::new(
+            crate::consent::Engine::load(
+                Arc::clone(&store),
+                &policies,
+                settings.max_delegation_depth,
+            )
+            .await
+            .context("cannot load the consent policies")?,
+        );
+        let builder = crate::dataset::Builder::new(Arc::clone(&store), engine, settings.dp_budget);
+        let now = Clock::now(&SystemClock);
+        builder
+            .build(&settings.license, now, progress)
+            .await
+            .map_err(anyhow::Error::from)
+    }
+    .await;
+    store.close().await;
+    outcome
 }
 
 #[cfg(test)]

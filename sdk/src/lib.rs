@@ -203,6 +203,43 @@ impl Client {
         self.send(self.request(Method::GET, "v1/vocabulary")?).await
     }
 
+    /// `POST /v1/datasets` (admin): define an aggregate dataset.
+    pub async fn create_dataset(&self, body: &wire::CreateDataset) -> Result<wire::Dataset> {
+        self.send_json(Method::POST, "v1/datasets", body).await
+    }
+
+    /// `GET /v1/datasets/{id}` (admin), with its privacy budget.
+    pub async fn dataset(&self, id: &str) -> Result<wire::Dataset> {
+        self.get_json(&format!("v1/datasets/{id}")).await
+    }
+
+    /// `POST /v1/licenses` (admin): license a dataset to a third party.
+    pub async fn create_license(&self, body: &wire::CreateLicense) -> Result<wire::License> {
+        self.send_json(Method::POST, "v1/licenses", body).await
+    }
+
+    /// `PATCH /v1/licenses/{id}` (admin): `revoked` ends a license.
+    pub async fn update_license(
+        &self,
+        id: &str,
+        body: &wire::UpdateLicense,
+    ) -> Result<wire::License> {
+        self.send_json(Method::PATCH, &format!("v1/licenses/{id}"), body)
+            .await
+    }
+
+    /// `POST /v1/licenses/{id}/builds` (admin): build the license's
+    /// dataset now; answers the release the licensee will receive.
+    pub async fn build_license(&self, id: &str) -> Result<wire::Release> {
+        self.send(self.request(Method::POST, &format!("v1/licenses/{id}/builds"))?)
+            .await
+    }
+
+    /// `GET /v1/me/dataset-builds` (member): the builds that counted me.
+    pub async fn my_dataset_builds(&self) -> Result<Page<wire::CountedBuild>> {
+        self.get_json("v1/me/dataset-builds").await
+    }
+
     /// `POST /v1/members` (admin)
     pub async fn create_member(&self, body: &CreateMember) -> Result<CreatedMember> {
         self.send_json(Method::POST, "v1/members", body).await
@@ -457,6 +494,10 @@ impl Client {
             Some(token) => request.bearer_auth(token),
             None => request,
         })
+    }
+
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.request(Method::GET, path)?).await
     }
 
     async fn send_json<B: Serialize, T: DeserializeOwned>(

@@ -128,6 +128,17 @@ impl ThirdPartyClient {
         .await
     }
 
+    /// `GET /v1/licenses/{license}/builds/latest`: the latest build of an
+    /// aggregate dataset licensed to this third party (rows and manifest).
+    pub async fn latest_build(&self, license: &str) -> Result<crate::wire::Release> {
+        let path = format!("v1/licenses/{license}/builds/latest");
+        self.with_token(|client| {
+            let path = path.clone();
+            async move { client.get_json(&path).await }
+        })
+        .await
+    }
+
     /// `GET /v1/vocabulary`
     pub async fn vocabulary(&self) -> Result<Vocabulary> {
         self.with_token(|client| async move { client.vocabulary().await })

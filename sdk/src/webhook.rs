@@ -277,6 +277,12 @@ pub enum EventKind {
     /// `consent.withdrawn`: delete what was received about the subject for
     /// these categories and purpose, then send a deletion receipt.
     ConsentWithdrawn(WithdrawalData),
+    /// `license.revoked` or `license.expired`: a dataset license ended;
+    /// delete what its builds delivered when it was revoked.
+    LicenseEnded {
+        kind: EventType,
+        data: datacoop_wire::LicenseEventData,
+    },
     /// A kind of event this version of the SDK does not know: its `type`
     /// and its `data` as they came.
     Other {
@@ -303,6 +309,12 @@ impl Event {
         let kind = match known {
             Ok(EventType::ConsentWithdrawn) => {
                 EventKind::ConsentWithdrawn(serde_json::from_value(envelope.data)?)
+            }
+            Ok(kind @ (EventType::LicenseRevoked | EventType::LicenseExpired)) => {
+                EventKind::LicenseEnded {
+                    kind,
+                    data: serde_json::from_value(envelope.data)?,
+                }
             }
             Err(_) => EventKind::Other {
                 kind: envelope.kind,

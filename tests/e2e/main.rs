@@ -11,6 +11,7 @@
 mod audit;
 mod cli;
 mod consent;
+mod datasets;
 mod errors;
 mod lifecycle;
 mod observability;

@@ -117,6 +117,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "DATACOOP_DELETION_GRACE_SECS",
         "webhooks.rs::an_unconfirmed_deletion_is_overdue_after_the_grace_period",
     ),
+    (
+        "DATACOOP_DP_BUDGET",
+        "datasets.rs::a_dataset_is_licensed_built_fetched_revoked_and_built_from_the_cli",
+    ),
 ];
 
 /// C2SP signed-note's example key (Go's `sumdb/note`), as a key file holds it.

@@ -76,6 +76,10 @@ pub struct AccessLogEntry {
     /// deletion receipt. Absent while nothing is withdrawn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withdrawals: Vec<crate::Withdrawal>,
+    /// For an `aggregate` entry: the dataset build that counted the
+    /// member (never its figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_build: Option<crate::CountedBuild>,
 }
 
 /// Answer of `GET /v1/me/export`: everything the co-op holds about the
@@ -95,5 +99,10 @@ pub struct Export {
     /// data, newest first, with its delivery and deletion receipt.
     #[serde(default)]
     pub withdrawals: Vec<crate::Withdrawal>,
+    /// Every aggregate dataset build that counted the member, newest
+    /// first: the dataset, the licensee, the purpose and when (never the
+    /// figures).
+    #[serde(default)]
+    pub dataset_builds: Vec<crate::CountedBuild>,
     pub exported_at: DateTime<Utc>,
 }

@@ -8,6 +8,7 @@
 
 mod access;
 mod audit;
+mod datasets;
 mod decisions;
 mod delegations;
 mod enums;
@@ -24,6 +25,10 @@ pub use access::{
     LoggedCategory,
 };
 pub use audit::{AuditEntry, ConsistencyProof, InclusionProof};
+pub use datasets::{
+    CountedBuild, CreateDataset, CreateLicense, Dataset, Dimension, License, LicenseStatus,
+    Manifest, Measure, MeasureOp, Release, UpdateLicense,
+};
 pub use decisions::{
     CategoryDecision, DecidedBy, Decision, DecisionRequest, ExplainRequest, Reason, Verdict,
 };
@@ -38,8 +43,8 @@ pub use rules::{
 pub use third_parties::{CreateThirdParty, CreatedThirdParty, ThirdParty, UpdateThirdParty};
 pub use vocabulary::{Term, Vocabulary};
 pub use webhooks::{
-    CreateDeletionReceipt, DeletionReceipt, Delivery, DeliveryState, EventType, SetWebhook,
-    WebhookEndpoint, Withdrawal, WithdrawalData, WithdrawalEvent,
+    CreateDeletionReceipt, DeletionReceipt, Delivery, DeliveryState, EventType, LicenseEvent,
+    LicenseEventData, SetWebhook, WebhookEndpoint, Withdrawal, WithdrawalData, WithdrawalEvent,
 };
 
 use serde::{Deserialize, Serialize};

@@ -13,12 +13,21 @@ pub enum EventType {
     /// does: delete what was received for these categories and purpose.
     #[serde(rename = "consent.withdrawn")]
     ConsentWithdrawn,
+    /// The stewards revoked a license: delete the dataset's rows received
+    /// under it; no further build will be delivered.
+    #[serde(rename = "license.revoked")]
+    LicenseRevoked,
+    /// A license's window ended: no further build will be delivered.
+    #[serde(rename = "license.expired")]
+    LicenseExpired,
 }
 
 impl EventType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ConsentWithdrawn => "consent.withdrawn",
+            Self::LicenseRevoked => "license.revoked",
+            Self::LicenseExpired => "license.expired",
         }
     }
 }
@@ -33,6 +42,27 @@ pub struct WithdrawalEvent {
     /// When the withdrawal was recorded.
     pub timestamp: DateTime<Utc>,
     pub data: WithdrawalData,
+}
+
+/// The body of a `license.revoked` or `license.expired` event (Standard
+/// Webhooks shape); the event's id is the `webhook-id` header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LicenseEvent {
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub timestamp: DateTime<Utc>,
+    pub data: LicenseEventData,
+}
+
+/// Which license ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LicenseEventData {
+    pub license: String,
+    pub dataset: String,
+    /// The index of the event's entry in the verifiable log.
+    pub log_index: u64,
 }
 
 /// What was withdrawn, as the receiving third party knows it.
@@ -131,7 +161,8 @@ pub struct Delivery {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub third_party: String,
-    /// The member the withdrawn data is about.
+    /// The member the withdrawn data is about (empty for a license's
+    /// event).
     pub member: String,
     pub purpose: String,
     pub categories: Vec<String>,

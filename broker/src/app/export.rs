@@ -160,6 +160,7 @@ mod tests {
         minute: i64,
     ) -> EventRecord {
         EventRecord {
+            kind: datacoop_wire::EventType::ConsentWithdrawn,
             id: EventId::from_trusted(id.to_owned()),
             third_party: ThirdPartyId::from_trusted(third_party.to_owned()),
             member: MemberId::from_trusted("mbr_a".to_owned()),

@@ -141,9 +141,69 @@ impl Entry {
             | Change::Withdraw { .. }
             | Change::ConfirmDeletion { .. }
             | Change::Fold { .. }
-            | Change::Sweep { .. } => {
+            | Change::Sweep { .. }
+            | Change::DatasetChores { .. } => {
                 return Ok(None);
             }
+            // Aggregate datasets (issue 11): figures are written as strings
+            // (entries hold no numbers).
+            Change::CreateDataset { dataset } => (
+                "dataset.created",
+                Vec::new(),
+                json!({
+                    "dataset": dataset.id,
+                    "purpose": dataset.spec.purpose.as_str(),
+                    "data_categories": terms(&dataset.spec.data_categories),
+                    "k_min": dataset.spec.k_min.to_string(),
+                    "epsilon": dataset.spec.epsilon.map(|epsilon| epsilon.to_string()),
+                }),
+            ),
+            Change::CreateLicense { license } => (
+                "license.created",
+                Vec::new(),
+                json!({
+                    "license": license.id,
+                    "dataset": license.spec.dataset,
+                    "licensee": license.spec.licensee.as_str(),
+                    "valid_from": license.spec.valid_from.to_rfc3339_opts(SecondsFormat::Micros, true),
+                    "valid_until": license.spec.valid_until.to_rfc3339_opts(SecondsFormat::Micros, true),
+                    "data_life_days": license.spec.data_life_days.to_string(),
+                }),
+            ),
+            Change::RevokeLicense { id, .. } => {
+                ("license.revoked", Vec::new(), json!({ "license": id }))
+            }
+            Change::SpendBudget {
+                dataset,
+                license,
+                build,
+                micros,
+                ..
+            } => (
+                "privacy_budget.spent",
+                Vec::new(),
+                json!({
+                    "dataset": dataset,
+                    "license": license,
+                    "build": build,
+                    "epsilon_millionths": micros.to_string(),
+                }),
+            ),
+            Change::RecordBuild(build) => (
+                "dataset.built",
+                Vec::new(),
+                json!({
+                    "build": build.id,
+                    "license": build.license,
+                    "dataset": build.dataset,
+                    "licensee": build.licensee.as_str(),
+                    "cohort_root": build.cohort_root,
+                    "cohort_size": build.cohort_size.to_string(),
+                    "suppressed_cells": build.suppressed_cells.to_string(),
+                    "epsilon_millionths": build.epsilon_micros.to_string(),
+                    "manifest_sha256": hex_sha256(build.manifest.as_bytes()),
+                }),
+            ),
             // The subject as the third party sent it: it stands for no
             // member, and the entry guesses at none.
             Change::UnmatchedAccess(call) => (
@@ -160,6 +220,21 @@ impl Entry {
             ),
         };
         Self::new(kind, about, at, fields).map(Some)
+    }
+
+    /// The entry announcing that a license's window ended.
+    pub fn license_expired(
+        license: &str,
+        dataset: &str,
+        licensee: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Self, EntryError> {
+        Self::new(
+            "license.expired",
+            Vec::new(),
+            at,
+            json!({ "license": license, "dataset": dataset, "licensee": licensee }),
+        )
     }
 
     /// The entry of a member joining the co-op.
@@ -295,5 +370,13 @@ fn verdicts(categories: &[crate::store::CategoryVerdict]) -> Vec<Value> {
                 "reason": category.reason,
             })
         })
+        .collect()
+}
+/// Lowercase hex SHA-256 of `bytes`.
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
         .collect()
 }

@@ -10,9 +10,13 @@
 //! 1. §4 steps 1 and 3 once: the requester's standing and the co-op's
 //!    rules do not depend on the member (unless a co-op base policy reads
 //!    `context.member`; then step 3 is judged per member).
-//! 2. Each owner's *opinion* once per compiled shape: owners whose rules
-//!    read alike share one `Shape`, so one Cedar evaluation answers them
-//!    all (owners' rules never read the member).
+//! 2. Each owner's *opinion* from its policies' answers: every distinct
+//!    policy (rules that differ only in id share one parsed policy) is
+//!    evaluated by Cedar once, alone; a shape's opinion is then combined
+//!    from its policies as Cedar combines them (a matching forbid denies,
+//!    else a matching permit allows), once per shape; owners whose rules
+//!    read alike share one shape, hence one answer (owners' rules never
+//!    read the member).
 //! 3. Step 4's walk as a graph: every owner has at most one delegation
 //!    that applies to the cell, so the walks form a functional graph. A
 //!    member is allowed when the first owner with an opinion on its path
@@ -24,17 +28,17 @@
 //! silent and delegates nothing: denied `no_consent`, so only members with
 //! a version are candidates.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datacoop_wire::Action;
+use rustc_hash::FxHashMap;
 
-use super::{Cell, Engine, EngineError, Opinion, Slice};
+use super::{Cell, Engine, EngineError, Shape, Slice};
 use crate::domain::rule::Owner;
 use crate::domain::vocabulary::TermId;
 use crate::domain::{MemberId, ThirdPartyId, ThirdPartyStatus};
-use crate::store::OwnerState;
+use crate::store::Candidate;
 
 /// What a cohort is asked for: the requester (the licensee), the
 /// categories a dataset reads and its purpose.
@@ -73,10 +77,28 @@ enum Said {
     Silent,
 }
 
+/// A delegation of a node, resolved once: its scope, its creation order
+/// and the node of its proxy (`None`: the proxy cannot proxy now, so the
+/// delegation is inactive, §3).
+struct Link<'a> {
+    delegation: &'a crate::domain::Delegation,
+    proxy: Option<u32>,
+}
+
+/// What Cedar said of one policy alone for a cell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Matched {
+    No,
+    Yes,
+    /// Failed to evaluate: counted as a match, and never an allow (as
+    /// `Evaluator::opinion` counts it).
+    Error,
+}
+
 impl Engine {
     /// The cohort of `request` at instant `now` (§4 for action
     /// `aggregate`, every category allowed). `progress` is told how many
-    /// candidates there are, then how many were decided, as it goes.
+    /// candidates there are, then of each category decided.
     pub async fn cohort(
         &self,
         request: &CohortRequest,
@@ -98,47 +120,94 @@ impl Engine {
         let candidates = self.store.cohort_candidates().await?;
         let candidate_count = candidates.len();
         progress(CohortProgress::Candidates(candidate_count as u64));
-        let owners: Vec<(Owner, i64)> = candidates
-            .iter()
-            .map(|(id, version)| (Owner::Member(id.clone()), *version))
-            .collect();
-        let slices = self.fresh_slices(&owners, &coop).await?;
+        let nodes = self.fresh_slices(&candidates, &coop).await?;
 
-        // Every proxy a candidate's delegations name, with its standing.
-        let mut proxies: Vec<Owner> = slices
-            .iter()
-            .flat_map(|slice| slice.delegations.iter().map(|d| d.proxy.clone()))
-            .collect();
-        proxies.sort();
-        proxies.dedup();
-        let states: HashMap<Owner, OwnerState> = proxies
-            .iter()
-            .cloned()
-            .zip(self.store.owner_states(&proxies).await?)
-            .collect();
-        // Proxies that are not candidates (personas; members with no
-        // version, who are silent and delegate nothing) get nodes too.
-        let mut index: HashMap<Owner, usize> = owners
-            .into_iter()
-            .enumerate()
-            .map(|(position, (owner, _))| (owner, position))
-            .collect();
-        // The owners the walks may reach, by position: candidates first.
-        let mut nodes: Vec<Arc<Slice>> = slices;
-        let extra: Vec<(Owner, i64)> = states
-            .iter()
-            .filter(|(owner, state)| state.can_proxy && !index.contains_key(*owner))
-            .map(|(owner, state)| (owner.clone(), state.version))
-            .collect();
-        for ((owner, _), slice) in extra.iter().zip(self.fresh_slices(&extra, &coop).await?) {
-            index.insert(owner.clone(), nodes.len());
-            nodes.push(slice);
+        // The nodes by owner id (member and persona ids never collide:
+        // their prefixes differ); a candidate can proxy when it accepts
+        // delegations (it is in the co-op).
+        let mut index: FxHashMap<&str, u32> =
+            FxHashMap::with_capacity_and_hasher(candidate_count, Default::default());
+        let mut can_proxy: Vec<bool> = Vec::with_capacity(candidate_count);
+        for (position, candidate) in candidates.iter().enumerate() {
+            index.insert(candidate.id.as_str(), node_number(position)?);
+            can_proxy.push(candidate.accepts_delegations);
         }
+        // One pass over the nodes: each delegation's proxy resolved to a
+        // node (a candidate who accepts delegations), or noted as outside
+        // (personas; members with no version, who are silent and delegate
+        // nothing, or out of the co-op), to be resolved below; each node's
+        // shape, numbered.
+        let mut links: Vec<Link<'_>> = Vec::new();
+        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(nodes.len());
+        let mut outside: FxHashMap<&Owner, Vec<usize>> = FxHashMap::default();
+        let mut numbered: FxHashMap<usize, u32> = FxHashMap::default();
+        let mut shapes: Vec<Arc<Shape>> = Vec::new();
+        let mut shape_of: Vec<u32> = Vec::with_capacity(nodes.len());
+        for slice in &nodes {
+            let start = node_number(links.len())?;
+            for delegation in &slice.delegations {
+                let proxy = match index.get(delegation.proxy.id()) {
+                    Some(node) => usize::try_from(*node)
+                        .ok()
+                        .and_then(|node| can_proxy.get(node))
+                        .copied()
+                        .unwrap_or(false)
+                        .then_some(*node),
+                    None => {
+                        outside
+                            .entry(&delegation.proxy)
+                            .or_default()
+                            .push(links.len());
+                        None
+                    }
+                };
+                links.push(Link { delegation, proxy });
+            }
+            spans.push((start, node_number(links.len())?));
+            let next = node_number(shapes.len())?;
+            let number = *numbered
+                .entry(Arc::as_ptr(&slice.shape) as usize)
+                .or_insert_with(|| {
+                    shapes.push(Arc::clone(&slice.shape));
+                    next
+                });
+            shape_of.push(number);
+        }
+        // The outside proxies' standing, read once; those who can proxy
+        // become nodes (with no delegations of their own to follow).
+        let outside: Vec<(&Owner, Vec<usize>)> = outside.into_iter().collect();
+        let owners: Vec<Owner> = outside.iter().map(|(owner, _)| (*owner).clone()).collect();
+        let states = self.store.owner_states(&owners).await?;
+        let mut extra = Vec::new();
+        for ((owner, positions), state) in outside.into_iter().zip(states) {
+            if !state.can_proxy {
+                continue;
+            }
+            let node = node_number(nodes.len() + extra.len())?;
+            for position in positions {
+                if let Some(link) = links.get_mut(position) {
+                    link.proxy = Some(node);
+                }
+            }
+            let slice = self.slice(owner, state.version, &coop).await?;
+            let next = node_number(shapes.len())?;
+            let number = *numbered
+                .entry(Arc::as_ptr(&slice.shape) as usize)
+                .or_insert_with(|| {
+                    shapes.push(Arc::clone(&slice.shape));
+                    next
+                });
+            shape_of.push(number);
+            let at = node_number(links.len())?;
+            spans.push((at, at));
+            extra.push(slice);
+        }
+        drop(index);
 
         let reads_member = self.evaluator.coop_reads_member();
         let silent = Arc::new(self.evaluator.slice(&coop, 0, &[])?);
         let placeholder = MemberId::from_trusted(String::new());
-        let mut allowed = vec![true; candidates.len()];
+        let mut allowed = vec![true; candidate_count];
         let mut evaluations = 0;
         for category in &request.categories {
             let cell = Cell {
@@ -162,50 +231,49 @@ impl Engine {
                     });
                 }
             }
-            // Each shape's opinion, once.
-            let mut by_shape: HashMap<usize, Said> = HashMap::new();
-            let mut said = Vec::with_capacity(nodes.len());
-            for node in &nodes {
-                let key = Arc::as_ptr(&node.shape) as usize;
-                let answer = match by_shape.get(&key) {
-                    Some(answer) => *answer,
-                    None => {
-                        let answer = if node.has_own_rules() {
-                            evaluations += 1;
-                            match self.evaluator.opinion(node, &cell, &cedar)? {
-                                Opinion::Allow(_) => Said::Allow,
-                                Opinion::Deny(_) => Said::Deny,
-                                Opinion::None => Said::Silent,
-                            }
-                        } else {
-                            Said::Silent
-                        };
-                        by_shape.insert(key, answer);
-                        answer
-                    }
-                };
-                said.push(answer);
+            // Each distinct policy once, then each shape's opinion from
+            // its policies' answers.
+            let mut policies: FxHashMap<usize, Matched> = FxHashMap::default();
+            let mut by_shape = Vec::with_capacity(shapes.len());
+            for shape in &shapes {
+                by_shape.push(self.shape_opinion(shape, &cell, &cedar, &mut policies)?);
             }
+            evaluations += policies.len();
+            let said: Vec<Said> = shape_of
+                .iter()
+                .map(|shape| {
+                    usize::try_from(*shape)
+                        .ok()
+                        .and_then(|shape| by_shape.get(shape).copied())
+                        .unwrap_or(Said::Silent)
+                })
+                .collect();
             // The delegation that applies at each silent owner (§3).
-            let next: Vec<Option<usize>> = nodes
+            let next: Vec<Option<u32>> = spans
                 .iter()
                 .zip(&said)
-                .map(|(node, answer)| {
+                .map(|((start, end), answer)| {
                     if *answer != Said::Silent {
                         return None;
                     }
-                    node.covering(category, &request.purpose)
-                        .into_iter()
-                        .filter(|(delegation, _)| {
-                            states
-                                .get(&delegation.proxy)
-                                .is_some_and(|state| state.can_proxy)
+                    let range = usize::try_from(*start).ok()?..usize::try_from(*end).ok()?;
+                    links
+                        .get(range)?
+                        .iter()
+                        .filter(|link| link.proxy.is_some())
+                        .filter_map(|link| {
+                            let depths = link
+                                .delegation
+                                .scope
+                                .covering_depths(category, &request.purpose)?;
+                            Some(((depths, link.delegation.seq), link.proxy))
                         })
-                        .max_by_key(|(delegation, depths)| (*depths, delegation.seq))
-                        .and_then(|(delegation, _)| index.get(&delegation.proxy).copied())
+                        .max_by_key(|(order, _)| *order)
+                        .and_then(|(_, proxy)| proxy)
                 })
                 .collect();
             let walks = walks(&said, &next);
+            drop(next);
             for (member, walk) in allowed.iter_mut().zip(&walks) {
                 *member &= walk.0 != NEVER
                     && usize::try_from(walk.0).is_ok_and(|hops| hops <= self.max_depth)
@@ -214,11 +282,14 @@ impl Engine {
             // A co-op base policy that reads the member: step 3 for each
             // member still allowed.
             if reads_member {
-                for (position, member) in allowed.iter_mut().enumerate() {
-                    let Some((id, _)) = candidates.get(position).filter(|_| *member) else {
+                for (candidate, member) in candidates.iter().zip(allowed.iter_mut()) {
+                    if !*member {
                         continue;
+                    }
+                    let cell = Cell {
+                        member: &candidate.id,
+                        ..cell
                     };
-                    let cell = Cell { member: id, ..cell };
                     let cedar = self.evaluator.request(&cell)?;
                     let (coop_rules, _) = self.evaluator.judge(&silent, &cell, &cedar)?;
                     if !coop_rules.is_empty() {
@@ -228,10 +299,12 @@ impl Engine {
             }
             progress(CohortProgress::Category);
         }
+        drop(links);
+        drop(extra);
         let members = candidates
             .into_iter()
             .zip(allowed)
-            .filter_map(|((id, _), allowed)| allowed.then_some(id))
+            .filter_map(|(candidate, allowed)| allowed.then_some(candidate.id))
             .collect();
         Ok(Cohort {
             members,
@@ -240,36 +313,123 @@ impl Engine {
         })
     }
 
-    /// The slices of `owners` at their versions, compiling those whose
-    /// cached slice is older.
+    /// An owner's opinion on `cell` (§2) as `Evaluator::opinion` gives
+    /// it, from each of its policies judged alone (memoised in `policies`
+    /// by the shared parsed policy): deny when a matching rule denies or
+    /// one failed, allow when an allow matches, silent otherwise. Rules
+    /// whose scope cannot admit the cell are skipped as `Shape::view`
+    /// skips them.
+    fn shape_opinion(
+        &self,
+        shape: &Shape,
+        cell: &Cell<'_>,
+        cedar: &cedar_policy::Request,
+        policies: &mut FxHashMap<usize, Matched>,
+    ) -> Result<Said, EngineError> {
+        let filtered = shape.rules.len() <= 64;
+        let (mut permit, mut forbid, mut error) = (false, false, false);
+        for ((policy, scope), shared) in shape.rules.iter().zip(&shape._policies) {
+            if filtered && !scope.may_match(cell) {
+                continue;
+            }
+            let key = Arc::as_ptr(shared) as usize;
+            let matched = match policies.get(&key) {
+                Some(matched) => *matched,
+                None => {
+                    let set = super::policy_set(std::iter::once(policy))?;
+                    let evaluated = self.evaluator.evaluate(&set, cedar);
+                    let matched = if !evaluated.errored.is_empty() {
+                        Matched::Error
+                    } else if evaluated.matched.is_empty() {
+                        Matched::No
+                    } else {
+                        Matched::Yes
+                    };
+                    policies.insert(key, matched);
+                    matched
+                }
+            };
+            match (matched, policy.effect()) {
+                (Matched::No, _) => {}
+                (Matched::Error, _) => error = true,
+                (Matched::Yes, cedar_policy::Effect::Permit) => permit = true,
+                (Matched::Yes, cedar_policy::Effect::Forbid) => forbid = true,
+            }
+        }
+        Ok(if permit && !forbid && !error {
+            Said::Allow
+        } else if permit || forbid || error {
+            Said::Deny
+        } else {
+            Said::Silent
+        })
+    }
+
+    /// The slices of the members `candidates` at their versions, compiling
+    /// those whose cached slice is older (all of them again, from three
+    /// bulk reads, when many are).
     async fn fresh_slices(
         &self,
-        owners: &[(Owner, i64)],
+        candidates: &[Candidate],
         coop: &Slice,
     ) -> Result<Vec<Arc<Slice>>, EngineError> {
-        let current = |slice: &Arc<Slice>, version: i64| {
-            slice.version == version && slice.coop_version == coop.version
-        };
-        let stale = owners
-            .iter()
-            .filter(|(owner, version)| {
-                self.cached(owner)
-                    .is_none_or(|slice| !current(&slice, *version))
-            })
-            .count();
-        if stale > BULK_REFRESH {
-            self.warm().await?;
+        for attempt in 0..2 {
+            let mut slices = Vec::with_capacity(candidates.len());
+            let mut stale = Vec::new();
+            {
+                let cached = self
+                    .slices
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut owner = Owner::Member(MemberId::from_trusted(String::new()));
+                for (position, candidate) in candidates.iter().enumerate() {
+                    // One key, reused: no allocation per lookup.
+                    if let Owner::Member(key) = &mut owner {
+                        key.clone_from(&candidate.id);
+                    }
+                    match cached.get(&owner) {
+                        Some(slice)
+                            if slice.version == candidate.version
+                                && slice.coop_version == coop.version =>
+                        {
+                            slices.push(Some(Arc::clone(slice)));
+                        }
+                        _ => {
+                            slices.push(None);
+                            stale.push(position);
+                        }
+                    }
+                }
+            }
+            if stale.len() > BULK_REFRESH && attempt == 0 {
+                self.warm().await?;
+                continue;
+            }
+            for position in stale {
+                let candidate = candidates.get(position).ok_or(EngineError::Cohort)?;
+                let slice = self
+                    .slice(
+                        &Owner::Member(candidate.id.clone()),
+                        candidate.version,
+                        coop,
+                    )
+                    .await?;
+                if let Some(held) = slices.get_mut(position) {
+                    *held = Some(slice);
+                }
+            }
+            return slices
+                .into_iter()
+                .map(|slice| slice.ok_or(EngineError::Cohort))
+                .collect();
         }
-        let mut slices = Vec::with_capacity(owners.len());
-        for (owner, version) in owners {
-            let slice = match self.cached(owner).filter(|slice| current(slice, *version)) {
-                Some(slice) => slice,
-                None => self.slice(owner, *version, coop).await?,
-            };
-            slices.push(slice);
-        }
-        Ok(slices)
+        Err(EngineError::Cohort)
     }
+}
+
+/// A node's number; a co-op past four billion owners is refused.
+fn node_number(position: usize) -> Result<u32, EngineError> {
+    u32::try_from(position).map_err(|_| EngineError::Cohort)
 }
 
 /// How far a cohort has got, for a progress bar.
@@ -284,7 +444,7 @@ pub enum CohortProgress {
 /// For every owner, the hops from it to the first owner on its walk that
 /// has an opinion, and that opinion; `(NEVER, Silent)` when the walk ends
 /// silent or returns to an owner before meeting one (a cycle).
-fn walks(said: &[Said], next: &[Option<usize>]) -> Vec<(u32, Said)> {
+fn walks(said: &[Said], next: &[Option<u32>]) -> Vec<(u32, Said)> {
     const UNKNOWN: (u32, Said) = (NEVER - 1, Said::Silent);
     let mut known = vec![UNKNOWN; said.len()];
     let mut on_path = vec![false; said.len()];
@@ -313,7 +473,12 @@ fn walks(said: &[Said], next: &[Option<usize>]) -> Vec<(u32, Said)> {
                 *flag = true;
             }
             path.push(at);
-            match next.get(at).copied().flatten() {
+            match next
+                .get(at)
+                .copied()
+                .flatten()
+                .and_then(|proxy| usize::try_from(proxy).ok())
+            {
                 Some(proxy) => at = proxy,
                 None => break (NEVER, Said::Silent),
             }

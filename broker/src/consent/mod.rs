@@ -36,6 +36,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cedar(#[from] CedarError),
+    /// The cohort's bookkeeping lost track of an owner (never expected).
+    #[error("a cohort could not be evaluated")]
+    Cohort,
 }
 
 /// One decision request, its ids not yet resolved: an unknown member or
@@ -525,7 +528,7 @@ pub struct Evaluator {
 pub struct Engine {
     store: Arc<dyn Store>,
     evaluator: Evaluator,
-    slices: RwLock<HashMap<Owner, Arc<Slice>>>,
+    slices: RwLock<rustc_hash::FxHashMap<Owner, Arc<Slice>>>,
     /// Most hops a delegation chain may take (§4, default 16).
     max_depth: usize,
 }
@@ -544,7 +547,7 @@ impl Engine {
         let engine = Self {
             store,
             evaluator: Evaluator::new(policies)?,
-            slices: RwLock::new(HashMap::new()),
+            slices: RwLock::new(rustc_hash::FxHashMap::default()),
             max_depth,
         };
         engine.warm().await?;
@@ -572,7 +575,8 @@ impl Engine {
         let coop_rules = by_owner.remove(&Owner::Coop).unwrap_or_default();
         let coop_version = versions.get(&Owner::Coop).copied().unwrap_or(0);
         let coop = Arc::new(self.evaluator.coop_slice(coop_version, &coop_rules)?);
-        let mut slices = HashMap::with_capacity(versions.len() + 1);
+        let mut slices =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(versions.len() + 1, Default::default());
         for (owner, version) in &versions {
             if *owner == Owner::Coop {
                 continue;

@@ -1,6 +1,7 @@
 //! Pure types and rules: parsed, validated values that the rest of the
 //! broker can trust. Imports neither axum nor sqlx.
 
+pub mod dataset;
 pub mod delegation;
 pub mod ids;
 pub mod instant;

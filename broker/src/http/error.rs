@@ -21,6 +21,12 @@ pub enum ApiError {
     Unauthorized,
     #[error("this token may not call this endpoint")]
     Forbidden,
+    /// This caller may not, for the reason given.
+    #[error("{0}")]
+    Refused(String),
+    /// It existed, and is gone for good.
+    #[error("{0}")]
+    Gone(String),
     #[error("no such resource")]
     NotFound,
     #[error("this method is not allowed on this resource")]
@@ -51,7 +57,8 @@ impl ApiError {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Refused(_) => StatusCode::FORBIDDEN,
+            Self::Gone(_) => StatusCode::GONE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -69,7 +76,8 @@ impl ApiError {
         match self {
             Self::Malformed(_) => "malformed-request",
             Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
+            Self::Forbidden | Self::Refused(_) => "forbidden",
+            Self::Gone(_) => "gone",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",

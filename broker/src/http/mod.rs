@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod datasets;
 mod decisions;
 mod delegations;
 pub mod error;
@@ -62,6 +63,8 @@ pub struct AppState {
     /// Which webhook URLs are accepted, and when a deletion receipt is
     /// overdue.
     pub webhooks: WebhookPolicy,
+    /// `DATACOOP_DP_BUDGET`: the epsilon each dataset may spend in all.
+    pub dp_budget: f64,
     vocabulary_document: Arc<datacoop_wire::Vocabulary>,
 }
 
@@ -112,6 +115,7 @@ impl AppState {
             rate_limits: Arc::new(RateLimits::default()),
             log: Arc::new(log),
             webhooks: WebhookPolicy::default(),
+            dp_budget: DEFAULT_DP_BUDGET,
             vocabulary_document,
         })
     }
@@ -126,10 +130,22 @@ pub enum StateError {
     Log(#[from] crate::app::audit::KeyError),
 }
 
+/// Each dataset's privacy budget unless `DATACOOP_DP_BUDGET` says
+/// otherwise: ten builds at epsilon 1.
+pub const DEFAULT_DP_BUDGET: f64 = 10.0;
+
 /// The default lifetime of an access token: 15 minutes.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
 impl AppState {
+    /// The same state with each dataset's privacy budget `budget`.
+    pub fn with_dp_budget(self, budget: f64) -> Self {
+        Self {
+            dp_budget: budget,
+            ..self
+        }
+    }
+
     /// The same state with access tokens living `ttl`.
     pub fn with_token_ttl(self, ttl: Duration) -> Self {
         Self {
@@ -220,6 +236,7 @@ pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>)
         .merge(delegations::router())
         .merge(audit::router())
         .merge(webhooks::router())
+        .merge(datasets::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));

@@ -85,9 +85,19 @@ use crate::domain::{
         super::webhooks::deletion_receipts,
         super::webhooks::deliveries,
         super::webhooks::my_withdrawals,
+        super::datasets::create_dataset,
+        super::datasets::list_datasets,
+        super::datasets::show_dataset,
+        super::datasets::create_license,
+        super::datasets::list_licenses,
+        super::datasets::show_license,
+        super::datasets::update_license,
+        super::datasets::build,
+        super::datasets::latest,
+        super::datasets::my_builds,
         document,
     ),
-    components(schemas(Problem), responses(Malformed, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, WrongContentType, Invalid)),
+    components(schemas(Problem), responses(Malformed, Unauthorized, Forbidden, NotFound, Conflict, Gone, TooLarge, WrongContentType, Invalid)),
     modifiers(&BearerAuth),
     tags(
         (name = "admin", description = "The co-op's stewards (admin token)"),
@@ -96,6 +106,7 @@ use crate::domain::{
         (name = "operations", description = "Probes and metrics; no token"),
         (name = "third party", description = "A third party, with an OAuth2 access token"),
         (name = "audit", description = "The verifiable log: checkpoints, keys and proofs with no token; entries for the stewards and the members they are about"),
+        (name = "datasets", description = "Aggregate datasets: the stewards define and license them; a licensee fetches its latest build"),
         (name = "oauth2", description = "Third parties obtain access tokens (RFC 6749 client credentials)"),
     )
 )]
@@ -127,6 +138,7 @@ problem_response!(Unauthorized, "Missing or invalid bearer token");
 problem_response!(Forbidden, "This token may not call this endpoint");
 problem_response!(NotFound, "No such resource (or not yours)");
 problem_response!(Conflict, "Conflicts with the resource's current state");
+problem_response!(Gone, "It existed and is gone for good");
 problem_response!(TooLarge, "The body is over the size limit");
 problem_response!(WrongContentType, "The body is not `application/json`");
 problem_response!(

@@ -243,6 +243,30 @@ fn log_entry(record: AccessRecord, withdrawals: &[crate::store::EventRecord]) ->
             })
             .collect(),
         withdrawals: covering,
+        dataset_build: None,
+    }
+}
+
+/// A build that counted the member, as an entry of their access log: the
+/// licensee counted every category the dataset reads, for its purpose.
+pub fn build_entry(build: datacoop_wire::CountedBuild) -> AccessLogEntry {
+    AccessLogEntry {
+        at: build.built_at,
+        requester: build.licensee.clone(),
+        purpose: build.purpose.clone(),
+        action: datacoop_wire::Action::Aggregate,
+        decision: datacoop_wire::Verdict::Allow,
+        categories: build
+            .data_categories
+            .iter()
+            .map(|category| datacoop_wire::LoggedCategory {
+                category: category.clone(),
+                decision: datacoop_wire::Verdict::Allow,
+                reason: datacoop_wire::Reason::Allowed,
+            })
+            .collect(),
+        withdrawals: Vec::new(),
+        dataset_build: Some(build),
     }
 }
 
@@ -271,15 +295,36 @@ async fn access_log(
         .store
         .access_log(&member.id, page.after, page.fetch_limit())
         .await?;
+    // The dataset builds that counted the member are merged in by time:
+    // this page holds those after the next page's newest read (the row
+    // fetched beyond the limit) and, past the first page, up to this
+    // page's newest read; so each is on exactly one page.
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    let lower = rows.get(limit).map(|(_, record)| record.at);
+    let upper = match page.after {
+        Some(_) => rows.first().map(|(_, record)| Some(record.at)),
+        None => Some(None),
+    };
     let (records, next_cursor) = page.finish(rows);
     let withdrawals = app::export::withdrawals_of(state.store.as_ref(), &member.id).await?;
-    Ok(JsonResponse(datacoop_wire::Page {
-        items: records
-            .into_iter()
-            .map(|record| log_entry(record, &withdrawals))
-            .collect(),
-        next_cursor,
-    }))
+    let mut items: Vec<AccessLogEntry> = records
+        .into_iter()
+        .map(|record| log_entry(record, &withdrawals))
+        .collect();
+    if let Some(upper) = upper {
+        items.extend(
+            super::datasets::counted_builds(&state, &member.id)
+                .await?
+                .into_iter()
+                .filter(|build| {
+                    lower.is_none_or(|lower| build.built_at > lower)
+                        && upper.is_none_or(|upper| build.built_at <= upper)
+                })
+                .map(build_entry),
+        );
+        items.sort_by_key(|entry| std::cmp::Reverse(entry.at));
+    }
+    Ok(JsonResponse(datacoop_wire::Page { items, next_cursor }))
 }
 
 /// Everything the co-op holds about the calling member, in one document.
@@ -322,14 +367,16 @@ async fn export(
         .collect();
     // The document's fields, the access log last, so it can follow as it
     // is read: `{"profile":…,…,"access_log":[` entries `]}`.
+    let dataset_builds = super::datasets::counted_builds(&state, &id).await?;
     let head = format!(
-        "{{\"profile\":{},\"data\":{},\"rules\":{},\"delegations\":{},\"connections\":{},\"withdrawals\":{},\"exported_at\":{},\"access_log\":[",
+        "{{\"profile\":{},\"data\":{},\"rules\":{},\"delegations\":{},\"connections\":{},\"withdrawals\":{},\"dataset_builds\":{},\"exported_at\":{},\"access_log\":[",
         json(&me(holdings.member))?,
         json(&values(holdings.data))?,
         json(&rules)?,
         json(&delegations)?,
         json(&connections)?,
         json(&withdrawals)?,
+        json(&dataset_builds)?,
         json(&exported_at)?,
     );
     let mut first = true;

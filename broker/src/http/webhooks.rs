@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json as JsonResponse, Router};
 use datacoop_wire::{
-    CreateDeletionReceipt, DeletionReceipt, Delivery, DeliveryState, EventType, Page, SetWebhook,
+    CreateDeletionReceipt, DeletionReceipt, Delivery, DeliveryState, Page, SetWebhook,
     WebhookEndpoint, Withdrawal,
 };
 
@@ -278,7 +278,7 @@ async fn events_page<T>(
 fn delivery(event: EventRecord) -> Delivery {
     Delivery {
         event_id: event.id.to_string(),
-        kind: EventType::ConsentWithdrawn,
+        kind: event.kind,
         third_party: event.third_party.to_string(),
         member: event.member.to_string(),
         purpose: event.purpose,

@@ -22,6 +22,33 @@ macro_rules! owner_states {
     };
 }
 
+/// Statements over a JSON array parameter (`$1`, as rows `k(value)`):
+/// every member's stored value of the listed categories (`Store::
+/// dataset_values`), and a build's members by id (`$2`: the build's seq).
+macro_rules! json_array_statements {
+    ($keys:literal, $members:literal) => {
+        /// `(members.seq, member id, category, value)` for the members
+        /// listed in `$2` (a JSON array) still in the co-op, and every
+        /// category listed in `$1`.
+        pub const DATASET_VALUES: &str = concat!(
+            "SELECT m.seq, m.id, d.category, d.value FROM member_data d \
+             JOIN members m ON m.id = d.member_id \
+             WHERE m.left_at IS NULL AND d.category IN (SELECT k.value FROM ",
+            $keys,
+            ") AND d.member_id IN (SELECT j.value FROM ",
+            $members,
+            ")"
+        );
+        /// Records that build `$2` counted the listed members.
+        pub const INSERT_BUILD_MEMBERS: &str = concat!(
+            "INSERT INTO build_members (member_seq, build_seq) \
+             SELECT m.seq, $2 FROM members m WHERE m.id IN (SELECT k.value FROM ",
+            $keys,
+            ")"
+        );
+    };
+}
+
 /// Leases up to `$3` rows of `table` that are due at `$1` and unleased
 /// until `$2`, oldest first; PostgreSQL skips rows another replica is
 /// leasing at this moment (`FOR UPDATE SKIP LOCKED`).
@@ -68,6 +95,7 @@ macro_rules! claims {
 pub mod sqlite {
     // One process writes the file: nothing to skip.
     claims!("");
+    json_array_statements!("json_each($1) AS k", "json_each($2) AS j");
     /// What `Store::release_leases` forgets: every lease.
     pub const RELEASE_LEASES: &[&str] = &[
         "UPDATE consent_rechecks SET leased_until = NULL WHERE leased_until IS NOT NULL",
@@ -95,6 +123,10 @@ pub mod sqlite {
 /// PostgreSQL.
 pub mod postgres {
     claims!(" FOR UPDATE SKIP LOCKED");
+    json_array_statements!(
+        "jsonb_array_elements_text($1::jsonb) AS k(value)",
+        "jsonb_array_elements_text($2::jsonb) AS j(value)"
+    );
     /// What `Store::release_leases` forgets: rechecks' leases only.
     pub const RELEASE_LEASES: &[&str] =
         &["UPDATE consent_rechecks SET leased_until = NULL WHERE leased_until IS NOT NULL"];

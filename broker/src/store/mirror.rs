@@ -188,7 +188,7 @@ impl Mirror {
     /// Waits for the turn to write; the mirror shows the write once the
     /// guard's holder has applied its effects.
     /// Members in the co-op with a policy version above 0.
-    pub fn cohort_candidates(&self) -> Option<Vec<(MemberId, i64)>> {
+    pub fn cohort_candidates(&self) -> Option<Vec<super::Candidate>> {
         let guard = self
             .state
             .read()
@@ -199,7 +199,11 @@ impl Mirror {
                 .members
                 .iter()
                 .filter(|(_, entry)| entry.active && entry.version > 0)
-                .map(|(id, entry)| (MemberId::from_trusted(id.clone()), entry.version))
+                .map(|(id, entry)| super::Candidate {
+                    id: MemberId::from_trusted(id.clone()),
+                    version: entry.version,
+                    accepts_delegations: entry.accepts_delegations,
+                })
                 .collect(),
         )
     }

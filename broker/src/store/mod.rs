@@ -181,10 +181,47 @@ pub trait Store: Send + Sync + Debug {
     /// who accepts delegations).
     async fn owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>>;
 
+    /// A dataset by id.
+    async fn dataset(&self, id: &str) -> StoreResult<Option<crate::domain::dataset::Dataset>>;
+
+    /// Datasets in creation order, after `after`.
+    async fn list_datasets(
+        &self,
+        after: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Seq, crate::domain::dataset::Dataset)>>;
+
+    /// A license by id.
+    async fn license(&self, id: &str) -> StoreResult<Option<crate::domain::dataset::License>>;
+
+    /// Licenses in creation order, after `after`.
+    async fn list_licenses(
+        &self,
+        after: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Seq, crate::domain::dataset::License)>>;
+
+    /// A license's latest build.
+    async fn latest_build(&self, license: &str) -> StoreResult<Option<StoredBuild>>;
+
+    /// `(members.seq, member id, category, JSON value)` of the listed
+    /// members still in the co-op, for the listed categories.
+    async fn dataset_values(
+        &self,
+        categories: &[crate::domain::TermId],
+        members: &[MemberId],
+    ) -> StoreResult<Vec<(i64, String, String, String)>>;
+
+    /// Every build that counted `member`, newest first.
+    async fn builds_of(&self, member: &MemberId) -> StoreResult<Vec<CountedIn>>;
+
+    /// Whether `Change::DatasetChores` at `now` would find work (a read).
+    async fn dataset_chores_due(&self, now: DateTime<Utc>) -> StoreResult<bool>;
+
     /// Every member in the co-op who ever had a rule or a delegation, with
     /// their policy version: the only members an `aggregate` cohort can
     /// count (a member with none is silent: `no_consent`).
-    async fn cohort_candidates(&self) -> StoreResult<Vec<(MemberId, i64)>>;
+    async fn cohort_candidates(&self) -> StoreResult<Vec<Candidate>>;
 
     /// The third party holding an OAuth2 client id, with its secret's hash.
     async fn client(&self, client_id: &str) -> StoreResult<Option<(ThirdParty, String)>>;
@@ -468,6 +505,37 @@ pub enum Change {
     Sweep {
         now: DateTime<Utc>,
     },
+    /// A dataset definition (issue 11).
+    CreateDataset {
+        dataset: crate::domain::dataset::Dataset,
+    },
+    /// A license of a dataset to a third party.
+    CreateLicense {
+        license: crate::domain::dataset::License,
+    },
+    /// Revokes an active license and announces it to the licensee
+    /// (`license.revoked`); `Missing` when no such active license.
+    RevokeLicense {
+        id: String,
+        at: DateTime<Utc>,
+    },
+    /// Spends `micros` millionths of epsilon from a dataset's ledger for a
+    /// build; `Missing` (nothing spent) when it would pass `budget_micros`.
+    SpendBudget {
+        dataset: String,
+        license: String,
+        build: String,
+        micros: i64,
+        budget_micros: i64,
+    },
+    /// A build: its rows, manifest and members, and its log entry.
+    RecordBuild(Box<NewBuild>),
+    /// Announces licenses whose window ended (`license.expired`) and
+    /// deletes the rows of builds whose data life passed, as of `now`
+    /// (`Applied::Count`: how many of both).
+    DatasetChores {
+        now: DateTime<Utc>,
+    },
     /// A third party confirms that it deleted what its event withdrew;
     /// `Missing` when the event is not one of its own.
     ConfirmDeletion {
@@ -475,6 +543,51 @@ pub enum Change {
         event: EventId,
         at: DateTime<Utc>,
     },
+}
+
+/// A build as stored: its manifest (JSON, without its log index) and its
+/// published rows (JSON; `None` once its data life passed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBuild {
+    pub id: String,
+    pub license: String,
+    pub built_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub manifest: String,
+    pub published: Option<String>,
+    pub log_index: Option<u64>,
+}
+
+/// A build to record: what it published, whom it counted, and the
+/// figures its log entry keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBuild {
+    pub id: String,
+    pub license: String,
+    pub dataset: String,
+    pub licensee: ThirdPartyId,
+    pub built_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub manifest: String,
+    pub published: String,
+    pub members: Vec<MemberId>,
+    pub cohort_root: String,
+    pub cohort_size: i64,
+    pub suppressed_cells: u64,
+    pub epsilon_micros: i64,
+}
+
+/// A build that counted a member, as the member's listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedIn {
+    pub build: String,
+    pub dataset: String,
+    pub dataset_name: String,
+    /// The dataset's stored definition (JSON).
+    pub definition: String,
+    pub licensee: String,
+    pub built_at: DateTime<Utc>,
+    pub log_index: Option<u64>,
 }
 
 /// A log entry as a member's listing shows it.
@@ -916,6 +1029,22 @@ pub struct Withdrawal {
 pub(crate) struct Staged {
     pub entries: Vec<crate::audit::entry::Entry>,
     pub withdrawals: Vec<Withdrawal>,
+    /// License events to put in the outbox, each with the position (among
+    /// the change's entries) of the entry that announces it.
+    pub license_events: Vec<LicenseEvent>,
+    /// The build a `RecordBuild` wrote: its entry's index is set on it.
+    pub build: Option<String>,
+}
+
+/// A `license.revoked` or `license.expired` event for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LicenseEvent {
+    pub kind: datacoop_wire::EventType,
+    pub license: String,
+    pub dataset: String,
+    pub licensee: String,
+    /// Position of its entry among the change's entries.
+    pub entry: usize,
 }
 
 /// An event due for delivery, and where it goes.
@@ -973,6 +1102,7 @@ pub enum EventFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRecord {
     pub id: EventId,
+    pub kind: datacoop_wire::EventType,
     pub third_party: ThirdPartyId,
     pub member: MemberId,
     pub purpose: String,
@@ -1004,10 +1134,22 @@ pub struct Bulk {
     pub rules: Vec<Rule>,
     pub delegations: Vec<Delegation>,
     pub versions: Vec<(Owner, i64)>,
+    /// Members' stored values: (member, category, JSON text).
+    pub data: Vec<(MemberId, String, String)>,
 }
 
 /// Rows per multi-row insert: under SQLite's 32,766 bound parameters.
 pub(crate) const BULK_ROWS: usize = 2000;
+
+/// A member an `aggregate` cohort may count: in the co-op, with a policy
+/// version above 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: MemberId,
+    pub version: i64,
+    /// Whether they accept delegations (can be a proxy, §3).
+    pub accepts_delegations: bool,
+}
 
 /// What a delegation chain needs to know of an owner it reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

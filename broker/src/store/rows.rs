@@ -435,6 +435,7 @@ impl OutgoingRow {
 pub(super) struct EventRow {
     seq: Seq,
     id: String,
+    kind: String,
     third_party_id: String,
     member_id: String,
     purpose: String,
@@ -457,10 +458,13 @@ impl EventRow {
             .map_err(|_| corrupt("event categories", &self.categories))?;
         let log_index =
             u64::try_from(self.log_index).map_err(|_| corrupt("event log index", "negative"))?;
+        let kind = serde_json::from_value(serde_json::Value::String(self.kind.clone()))
+            .map_err(|_| corrupt("event kind", &self.kind))?;
         Ok((
             self.seq,
             super::EventRecord {
                 id: crate::domain::EventId::from_trusted(self.id),
+                kind,
                 third_party: ThirdPartyId::from_trusted(self.third_party_id),
                 member: MemberId::from_trusted(self.member_id),
                 purpose: self.purpose,
@@ -591,5 +595,73 @@ mod tests {
             .unwrap();
         assert_eq!(back.reason, datacoop_wire::Reason::Allowed);
         assert_eq!(back.verdict, datacoop_wire::Verdict::Allow);
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct DatasetRow {
+    seq: Seq,
+    id: String,
+    definition: String,
+    epsilon_spent: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl DatasetRow {
+    pub(super) fn into_domain(self) -> StoreResult<(Seq, crate::domain::dataset::Dataset)> {
+        let wire = serde_json::from_str::<datacoop_wire::CreateDataset>(&self.definition)
+            .map_err(|_| corrupt("dataset definition", &self.id))?;
+        let spec = crate::domain::dataset::DatasetSpec::from_stored(wire)
+            .ok_or_else(|| corrupt("dataset definition", &self.id))?;
+        Ok((
+            self.seq,
+            crate::domain::dataset::Dataset {
+                id: self.id,
+                spec,
+                spent_micros: self.epsilon_spent,
+                created_at: self.created_at,
+            },
+        ))
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct LicenseRow {
+    seq: Seq,
+    id: String,
+    dataset_id: String,
+    third_party_id: String,
+    valid_from: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+    data_life_days: i64,
+    status: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl LicenseRow {
+    pub(super) fn into_domain(self) -> StoreResult<(Seq, crate::domain::dataset::License)> {
+        let status = match self.status.as_str() {
+            "active" => datacoop_wire::LicenseStatus::Active,
+            "revoked" => datacoop_wire::LicenseStatus::Revoked,
+            other => return Err(corrupt("license status", other)),
+        };
+        Ok((
+            self.seq,
+            crate::domain::dataset::License {
+                id: self.id,
+                spec: crate::domain::dataset::LicenseSpec {
+                    dataset: self.dataset_id,
+                    licensee: ThirdPartyId::from_trusted(self.third_party_id),
+                    valid_from: self.valid_from,
+                    valid_until: self.valid_until,
+                    data_life_days: u32::try_from(self.data_life_days)
+                        .map_err(|_| corrupt("license data life", "out of range"))?,
+                },
+                status,
+                created_at: self.created_at,
+                revoked_at: self.revoked_at,
+            },
+        ))
     }
 }

@@ -100,7 +100,7 @@ pub const ALL_THIRD_PARTY_FACTS: &str = "SELECT id, class, status FROM third_par
 pub const ALL_ACTIVE_MEMBER_IDS: &str =
     "SELECT id, accepts_delegations FROM members WHERE left_at IS NULL";
 
-pub const COHORT_CANDIDATES: &str = "SELECT m.id, v.version FROM members m \
+pub const COHORT_CANDIDATES: &str = "SELECT m.id, v.version, m.accepts_delegations FROM members m \
     JOIN policy_versions v ON v.owner_kind = 'member' AND v.owner_id = m.id \
     WHERE m.left_at IS NULL AND v.version > 0";
 
@@ -315,7 +315,7 @@ pub const GAVE_UP: &str = "UPDATE webhook_events SET state = 'failed', failed_at
     last_error = $2, leased_until = NULL WHERE seq = $3 AND state = 'pending'";
 macro_rules! event_columns {
     () => {
-        "SELECT seq, id, third_party_id, member_id, purpose, categories, state, attempts, \
+        "SELECT seq, id, kind, third_party_id, member_id, purpose, categories, state, attempts, \
          created_at, delivered_at, failed_at, last_error, deletion_confirmed_at, log_index \
          FROM webhook_events "
     };
@@ -335,3 +335,64 @@ pub const EVENTS_UNCONFIRMED: &str = concat!(
 pub const ALL_EVENTS: &str = concat!(event_columns!(), "WHERE seq > $1 ORDER BY seq LIMIT $2");
 pub const OUTBOX_STATS: &str =
     "SELECT COUNT(*), MIN(created_at) FROM webhook_events WHERE state = 'pending'";
+
+// ---- aggregate datasets (issue 11) ------------------------------------
+
+pub const INSERT_DATASET: &str =
+    "INSERT INTO datasets (id, name, definition, created_at) VALUES ($1, $2, $3, $4)";
+pub const DATASET: &str =
+    "SELECT seq, id, definition, epsilon_spent, created_at FROM datasets WHERE id = $1";
+pub const LIST_DATASETS: &str = "SELECT seq, id, definition, epsilon_spent, created_at FROM datasets \
+    WHERE seq > $1 ORDER BY seq LIMIT $2";
+/// The ledger's guarded spend: no row when it would pass the budget.
+pub const SPEND_BUDGET: &str = "UPDATE datasets SET epsilon_spent = epsilon_spent + $1 \
+    WHERE id = $2 AND epsilon_spent + $1 <= $3 RETURNING epsilon_spent";
+
+macro_rules! license_columns {
+    () => {
+        "seq, id, dataset_id, third_party_id, valid_from, valid_until, data_life_days, status, created_at, revoked_at"
+    };
+}
+pub const INSERT_LICENSE: &str = "INSERT INTO licenses \
+    (id, dataset_id, third_party_id, valid_from, valid_until, data_life_days, status, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)";
+pub const LICENSE: &str = concat!(
+    "SELECT ",
+    license_columns!(),
+    " FROM licenses WHERE id = $1"
+);
+pub const LIST_LICENSES: &str = concat!(
+    "SELECT ",
+    license_columns!(),
+    " FROM licenses WHERE seq > $1 ORDER BY seq LIMIT $2"
+);
+pub const REVOKE_LICENSE: &str = "UPDATE licenses SET status = 'revoked', revoked_at = $1 \
+    WHERE id = $2 AND status = 'active' RETURNING third_party_id, dataset_id";
+/// Active licenses whose window ended and that were not announced yet.
+pub const LICENSES_ENDED: &str = "SELECT id, third_party_id, dataset_id FROM licenses \
+    WHERE status = 'active' AND expired_at IS NULL AND valid_until <= $1 ORDER BY seq LIMIT 500";
+pub const MARK_LICENSE_EXPIRED: &str =
+    "UPDATE licenses SET expired_at = $1 WHERE id = $2 AND expired_at IS NULL";
+
+pub const INSERT_BUILD: &str = "INSERT INTO dataset_builds \
+    (id, license_id, built_at, expires_at, manifest, published) \
+    VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq";
+pub const SET_BUILD_LOG_INDEX: &str = "UPDATE dataset_builds SET log_index = $1 WHERE id = $2";
+pub const LATEST_BUILD: &str = "SELECT id, license_id, built_at, expires_at, manifest, published, log_index \
+    FROM dataset_builds WHERE license_id = $1 ORDER BY seq DESC LIMIT 1";
+/// Deletes the rows of every build whose data life has passed.
+pub const DELETE_BUILD_ROWS: &str = "UPDATE dataset_builds SET published = NULL, rows_deleted_at = $1 \
+    WHERE expires_at <= $1 AND published IS NOT NULL";
+pub const BUILD_ROWS_DUE: &str = "SELECT EXISTS (SELECT 1 FROM dataset_builds \
+    WHERE expires_at <= $1 AND published IS NOT NULL) OR EXISTS (SELECT 1 FROM licenses \
+    WHERE status = 'active' AND expired_at IS NULL AND valid_until <= $1)";
+/// Every build that counted the member, newest first, with its dataset.
+pub const BUILDS_OF_MEMBER: &str = "SELECT b.id, d.id, d.name, d.definition, l.third_party_id, b.built_at, b.log_index \
+    FROM build_members bm \
+    JOIN members m ON m.seq = bm.member_seq \
+    JOIN dataset_builds b ON b.seq = bm.build_seq \
+    JOIN licenses l ON l.id = b.license_id \
+    JOIN datasets d ON d.id = l.dataset_id \
+    WHERE m.id = $1 ORDER BY b.seq DESC";
+pub const FORGET_MEMBER_BUILDS: &str =
+    "DELETE FROM build_members WHERE member_seq IN (SELECT seq FROM members WHERE id = $1)";

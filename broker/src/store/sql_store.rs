@@ -14,7 +14,7 @@ macro_rules! sql_store {
         use $crate::domain::rule::{Owner, Rule};
         use $crate::store::mirror::Effect;
         use $crate::store::rows::{
-            AccessRow, DelegationRow, EventRow, FactsRow, FoldedCall, MemberRow, OutgoingRow,
+            AccessRow, DatasetRow, DelegationRow, EventRow, FactsRow, FoldedCall, LicenseRow, MemberRow, OutgoingRow,
             PersonaRow, RecipientRow, RuleColumns, RuleRow, ThirdPartyRow, VersionRow,
         };
         use $crate::store::sql;
@@ -252,6 +252,51 @@ macro_rules! sql_store {
                     query.build().execute(&mut *tx).await?;
                 }
                 Ok(entries)
+            }
+
+            /// Puts license events in the outbox, each with the index of
+            /// the entry that announces it: the change's own entry (at
+            /// `index`) for position 0 when it has one (`own` = 1), else
+            /// the staged entry at that position.
+            async fn record_license_events(
+                tx: &mut Tx,
+                events: &[$crate::store::LicenseEvent],
+                index: i64,
+                own: i64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                for event in events {
+                    let position = i64::try_from(event.entry)
+                        .map_err(|_| StoreError::Corrupt("too many entries".into()))?;
+                    let log_index = if own == 1 && position == 0 { index } else { index + own + position };
+                    let id = $crate::domain::EventId::generate();
+                    let body = serde_json::to_string(&datacoop_wire::LicenseEvent {
+                        kind: event.kind,
+                        timestamp: at,
+                        data: datacoop_wire::LicenseEventData {
+                            license: event.license.clone(),
+                            dataset: event.dataset.clone(),
+                            log_index: u64::try_from(log_index).unwrap_or_default(),
+                        },
+                    })
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    let mut query = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
+                    query.push_values([()], |mut row, ()| {
+                        row.push_bind(id.as_str())
+                            .push_bind(event.kind.as_str())
+                            .push_bind(event.licensee.as_str())
+                            .push_bind("")
+                            .push_bind("")
+                            .push_bind("[]")
+                            .push_bind(body.as_str())
+                            .push_bind(log_index)
+                            .push_bind(at)
+                            .push_bind("pending")
+                            .push_bind(at);
+                    });
+                    query.build().execute(&mut *tx).await?;
+                }
+                Ok(())
             }
 
             /// Writes third parties' calls into `statements`: those about
@@ -676,6 +721,7 @@ macro_rules! sql_store {
             ) -> StoreResult<(Applied, i64)> {
                 let at = $crate::clock::Clock::now(&$crate::clock::SystemClock);
                 let entry = $crate::audit::entry::Entry::of(&change, at)?;
+                let entry_present = entry.is_some();
                 let mut staged = Staged::default();
                 let applied = self.stage(tx, change, effects, &mut staged).await?;
                 if applied == Applied::Missing {
@@ -687,6 +733,17 @@ macro_rules! sql_store {
                         .map_err(|_| StoreError::Corrupt("too many log entries".into()))
                 };
                 let first = index + count(&entries)?;
+                // A change with an entry of its own (a revocation, a build)
+                // counts from it; the chores' entries are all staged ones.
+                let own = i64::from(entry_present);
+                Self::record_license_events(tx, &staged.license_events, index, own, at).await?;
+                if let Some(build) = &staged.build {
+                    sqlx::query(sql::SET_BUILD_LOG_INDEX)
+                        .bind(index)
+                        .bind(build.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let announced = Self::record_withdrawals(tx, &staged.withdrawals, first, at).await?;
                 entries.extend(announced);
                 if !entries.is_empty() {
@@ -788,6 +845,7 @@ macro_rules! sql_store {
                             sql::DELETE_DELEGATIONS_OF,
                             sql::DELETE_DATA_OF,
                             sql::DELETE_CONNECTIONS_OF,
+                            sql::FORGET_MEMBER_BUILDS,
                         ] {
                             sqlx::query(statement)
                                 .bind(member.as_str())
@@ -1056,6 +1114,121 @@ macro_rules! sql_store {
                         }
                         Ok(Applied::Count(found))
                     }
+                    Change::CreateDataset { dataset } => {
+                        let definition = serde_json::to_string(&dataset.spec.to_wire())
+                            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                        sqlx::query(sql::INSERT_DATASET)
+                            .bind(dataset.id.as_str())
+                            .bind(dataset.spec.name.as_str())
+                            .bind(definition)
+                            .bind(dataset.created_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        Ok(Applied::Done)
+                    }
+                    Change::CreateLicense { license } => {
+                        sqlx::query(sql::INSERT_LICENSE)
+                            .bind(license.id.as_str())
+                            .bind(license.spec.dataset.as_str())
+                            .bind(license.spec.licensee.as_str())
+                            .bind(license.spec.valid_from)
+                            .bind(license.spec.valid_until)
+                            .bind(i64::from(license.spec.data_life_days))
+                            .bind(license.created_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        Ok(Applied::Done)
+                    }
+                    Change::RevokeLicense { id, at } => {
+                        let revoked = sqlx::query_as::<_, (String, String)>(sql::REVOKE_LICENSE)
+                            .bind(at)
+                            .bind(id.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let Some((licensee, dataset)) = revoked else {
+                            return Ok(Applied::Missing);
+                        };
+                        // Announced by the change's own entry (position 0).
+                        staged.license_events.push($crate::store::LicenseEvent {
+                            kind: datacoop_wire::EventType::LicenseRevoked,
+                            license: id,
+                            dataset,
+                            licensee,
+                            entry: 0,
+                        });
+                        Ok(Applied::Done)
+                    }
+                    Change::SpendBudget {
+                        dataset,
+                        micros,
+                        budget_micros,
+                        ..
+                    } => {
+                        let spent = sqlx::query_scalar::<_, i64>(sql::SPEND_BUDGET)
+                            .bind(micros)
+                            .bind(dataset.as_str())
+                            .bind(budget_micros)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        Ok(match spent {
+                            Some(spent) => Applied::Count(u64::try_from(spent).unwrap_or_default()),
+                            None => Applied::Missing,
+                        })
+                    }
+                    Change::RecordBuild(build) => {
+                        // The build's entry is the change's own (position 0):
+                        // its index is written once the batch knows it, below.
+                        let seq = sqlx::query_scalar::<_, i64>(sql::INSERT_BUILD)
+                            .bind(build.id.as_str())
+                            .bind(build.license.as_str())
+                            .bind(build.built_at)
+                            .bind(build.expires_at)
+                            .bind(build.manifest.as_str())
+                            .bind(build.published.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        for chunk in build.members.chunks(50_000) {
+                            let ids: Vec<&str> = chunk.iter().map(|id| id.as_str()).collect();
+                            sqlx::query($dialect::INSERT_BUILD_MEMBERS)
+                                .bind(serde_json::to_string(&ids).unwrap_or_default())
+                                .bind(seq)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        staged.build = Some(build.id.clone());
+                        Ok(Applied::Done)
+                    }
+                    Change::DatasetChores { now } => {
+                        let ended = sqlx::query_as::<_, (String, String, String)>(sql::LICENSES_ENDED)
+                            .bind(now)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        let mut done = 0_u64;
+                        for (license, licensee, dataset) in ended {
+                            sqlx::query(sql::MARK_LICENSE_EXPIRED)
+                                .bind(now)
+                                .bind(license.as_str())
+                                .execute(&mut *tx)
+                                .await?;
+                            staged.license_events.push($crate::store::LicenseEvent {
+                                kind: datacoop_wire::EventType::LicenseExpired,
+                                entry: staged.entries.len(),
+                                license: license.clone(),
+                                dataset: dataset.clone(),
+                                licensee: licensee.clone(),
+                            });
+                            staged.entries.push($crate::audit::entry::Entry::license_expired(
+                                &license, &dataset, &licensee, now,
+                            )?);
+                            done += 1;
+                        }
+                        done += sqlx::query(sql::DELETE_BUILD_ROWS)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        Ok(Applied::Count(done))
+                    }
                     Change::ConfirmDeletion {
                         third_party,
                         event,
@@ -1169,6 +1342,21 @@ macro_rules! sql_store {
                         .map(|member| Entry::joined(member, now))
                         .collect::<Result<Vec<_>, _>>()?;
                     log.append(&mut tx, entries).await?;
+                }
+                for chunk in bulk.data.chunks(BULK_ROWS) {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO member_data (member_id, category, value, updated_at) ",
+                    )
+                    .push_values(chunk, |mut row, (member, category, value)| {
+                        row.push_bind(member.as_str())
+                            .push_bind(category.as_str())
+                            .push_bind(value.as_str())
+                            .push_bind(now);
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_write)?;
                 }
                 let mut ignored = Vec::new();
                 for (third_party, secret_hash) in &bulk.third_parties {
@@ -1666,15 +1854,148 @@ macro_rules! sql_store {
                     .collect())
             }
 
-            async fn cohort_candidates(&self) -> StoreResult<Vec<($crate::domain::MemberId, i64)>> {
-                if let Some(candidates) = self.mirror.as_ref().and_then(|mirror| mirror.cohort_candidates()) {
-                    return Ok(candidates);
-                }
-                Ok(sqlx::query_as::<_, (String, i64)>(sql::COHORT_CANDIDATES)
+            async fn dataset(&self, id: &str) -> StoreResult<Option<$crate::domain::dataset::Dataset>> {
+                sqlx::query_as::<_, DatasetRow>(sql::DATASET)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.into_domain().map(|(_, dataset)| dataset))
+                    .transpose()
+            }
+
+            async fn list_datasets(
+                &self,
+                after: Option<Seq>,
+                limit: u32,
+            ) -> StoreResult<Vec<(Seq, $crate::domain::dataset::Dataset)>> {
+                sqlx::query_as::<_, DatasetRow>(sql::LIST_DATASETS)
+                    .bind(after.unwrap_or(0))
+                    .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
-                    .map(|(id, version)| ($crate::domain::MemberId::from_trusted(id), version))
+                    .map(DatasetRow::into_domain)
+                    .collect()
+            }
+
+            async fn license(&self, id: &str) -> StoreResult<Option<$crate::domain::dataset::License>> {
+                sqlx::query_as::<_, LicenseRow>(sql::LICENSE)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.into_domain().map(|(_, license)| license))
+                    .transpose()
+            }
+
+            async fn list_licenses(
+                &self,
+                after: Option<Seq>,
+                limit: u32,
+            ) -> StoreResult<Vec<(Seq, $crate::domain::dataset::License)>> {
+                sqlx::query_as::<_, LicenseRow>(sql::LIST_LICENSES)
+                    .bind(after.unwrap_or(0))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(LicenseRow::into_domain)
+                    .collect()
+            }
+
+            async fn latest_build(&self, license: &str) -> StoreResult<Option<$crate::store::StoredBuild>> {
+                let row = sqlx::query_as::<
+                    _,
+                    (
+                        String,
+                        String,
+                        chrono::DateTime<chrono::Utc>,
+                        chrono::DateTime<chrono::Utc>,
+                        String,
+                        Option<String>,
+                        Option<i64>,
+                    ),
+                >(sql::LATEST_BUILD)
+                .bind(license)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(id, license, built_at, expires_at, manifest, published, log_index)| {
+                    $crate::store::StoredBuild {
+                        id,
+                        license,
+                        built_at,
+                        expires_at,
+                        manifest,
+                        published,
+                        log_index: log_index.and_then(|index| u64::try_from(index).ok()),
+                    }
+                }))
+            }
+
+            async fn dataset_values(
+                &self,
+                categories: &[$crate::domain::TermId],
+                members: &[$crate::domain::MemberId],
+            ) -> StoreResult<Vec<(i64, String, String, String)>> {
+                let listed: Vec<&str> = categories.iter().map(|term| term.as_str()).collect();
+                let listed = serde_json::to_string(&listed).unwrap_or_default();
+                let mut values = Vec::new();
+                for chunk in members.chunks(20_000) {
+                    let ids: Vec<&str> = chunk.iter().map(|id| id.as_str()).collect();
+                    values.extend(
+                        sqlx::query_as::<_, (i64, String, String, String)>($dialect::DATASET_VALUES)
+                            .bind(listed.as_str())
+                            .bind(serde_json::to_string(&ids).unwrap_or_default())
+                            .fetch_all(&self.pool)
+                            .await?,
+                    );
+                }
+                Ok(values)
+            }
+
+            async fn builds_of(&self, member: &$crate::domain::MemberId) -> StoreResult<Vec<$crate::store::CountedIn>> {
+                let rows = sqlx::query_as::<
+                    _,
+                    (String, String, String, String, String, chrono::DateTime<chrono::Utc>, Option<i64>),
+                >(sql::BUILDS_OF_MEMBER)
+                .bind(member.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(build, dataset, dataset_name, definition, licensee, built_at, log_index)| {
+                        $crate::store::CountedIn {
+                            build,
+                            dataset,
+                            dataset_name,
+                            definition,
+                            licensee,
+                            built_at,
+                            log_index: log_index.and_then(|index| u64::try_from(index).ok()),
+                        }
+                    })
+                    .collect())
+            }
+
+            async fn dataset_chores_due(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<bool> {
+                Ok(sqlx::query_scalar::<_, bool>(sql::BUILD_ROWS_DUE)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn cohort_candidates(&self) -> StoreResult<Vec<$crate::store::Candidate>> {
+                if let Some(candidates) = self.mirror.as_ref().and_then(|mirror| mirror.cohort_candidates()) {
+                    return Ok(candidates);
+                }
+                Ok(sqlx::query_as::<_, (String, i64, bool)>(sql::COHORT_CANDIDATES)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|(id, version, accepts_delegations)| $crate::store::Candidate {
+                        id: $crate::domain::MemberId::from_trusted(id),
+                        version,
+                        accepts_delegations,
+                    })
                     .collect())
             }
 

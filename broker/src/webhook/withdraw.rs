@@ -111,6 +111,11 @@ impl Withdrawer {
         let now = self.clock.now();
         if self.sweep_due(now) {
             self.store.sweep_rule_instants(now).await?;
+            // Licenses whose window ended are announced (`license.expired`)
+            // and builds past their data life lose their rows.
+            if self.store.dataset_chores_due(now).await? {
+                self.store.apply(Change::DatasetChores { now }).await?;
+            }
         }
         let rechecks = self
             .store

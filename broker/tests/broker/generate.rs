@@ -243,6 +243,7 @@ fn shape() -> impl Strategy<Value = Shape> {
                     hub_delegators,
                     max_depth,
                     seed,
+                    data: seed.is_multiple_of(2),
                 }
             },
         )
@@ -279,6 +280,7 @@ async fn the_command_that_panicked_writes_a_co_op() {
         hub_delegators: 100_000,
         max_depth: 16,
         seed: 1,
+        data: false,
     })
     .await;
 }
@@ -302,6 +304,7 @@ async fn extreme_shapes_write_what_they_report() {
                 hub_delegators: 100_000,
                 max_depth,
                 seed: 7,
+                data: false,
             })
             .await;
         }
@@ -327,6 +330,7 @@ async fn a_co_op_is_generated_into_a_fresh_postgres_database() {
         hub_delegators: 50,
         max_depth: 16,
         seed: 7,
+        data: false,
     };
     let report = generate(&store, &evaluator, &policies.vocabulary, &shape)
         .await

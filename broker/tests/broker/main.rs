@@ -41,6 +41,7 @@ mod caches;
 mod cancel;
 mod cohort;
 mod consent;
+mod datasets;
 mod delegation;
 mod generate;
 mod inputs;

@@ -2264,6 +2264,18 @@ fn generated(members: usize) -> Bulk {
         .collect();
     versions.push((careful_owner, 1));
     versions.push((Owner::Coop, 3));
+    // Every member stores a value (more rows than one insert holds).
+    let data = members
+        .iter()
+        .enumerate()
+        .map(|(index, member)| {
+            (
+                member.id.clone(),
+                "health.heart".to_owned(),
+                format!("{{\"resting_bpm\":{index}}}"),
+            )
+        })
+        .collect();
     Bulk {
         members,
         third_parties: vec![(lab, "$argon2id$bulk".into())],
@@ -2271,6 +2283,7 @@ fn generated(members: usize) -> Bulk {
         rules,
         delegations,
         versions,
+        data,
     }
 }
 
@@ -2291,6 +2304,27 @@ async fn bulk_load_then_reads(store: Arc<dyn Store>) {
     let mut expected = vec![before];
     expected.extend(bulk.members.iter().cloned());
     assert_eq!(listed, expected, "every member, in the order loaded");
+
+    let last = bulk.members.last().unwrap();
+    assert_eq!(
+        store.data_of(&last.id).await.unwrap(),
+        vec![(
+            "health.heart".to_owned(),
+            "{\"resting_bpm\":2000}".to_owned()
+        )]
+    );
+    let values = store
+        .dataset_values(
+            &[datacoop_broker::domain::TermId::parse("health.heart").unwrap()],
+            &bulk
+                .members
+                .iter()
+                .map(|member| member.id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(values.len(), 2_001, "every member's value, for a dataset");
 
     let (lab, hash) = &bulk.third_parties[0];
     assert_eq!(store.third_party(&lab.id).await.unwrap(), Some(lab.clone()));
