@@ -4,8 +4,8 @@
 //! allowed"), for every member at once.
 //!
 //! Deciding a million members one by one would evaluate Cedar a million
-//! times per category. Here each category is decided in three passes that
-//! give, member by member, exactly what `Engine::decide` gives:
+//! times per category. Here each category is decided in passes that give,
+//! member by member, exactly what `Engine::decide` gives:
 //!
 //! 1. §4 steps 1 and 3 once: the requester's standing and the co-op's
 //!    rules do not depend on the member (unless a co-op base policy reads
@@ -24,9 +24,14 @@
 //!    owner before meeting an opinion is a cycle and never meets one. The
 //!    hop counts are memoised, so each owner is walked once.
 //!
-//! A member who never had a rule or a delegation (policy version 0) is
-//! silent and delegates nothing: denied `no_consent`, so only members with
-//! a version are candidates.
+//! The graph (every owner a walk may reach, its shape, its delegations
+//! with their proxies resolved and their scopes interned) is kept between
+//! cohorts and patched with the owners the store's journal says changed
+//! since (the embedded store's mirror keeps one); without a journal, or
+//! when the co-op's rules changed, it is built afresh. A member who never
+//! had a rule or a delegation (policy version 0) is silent and delegates
+//! nothing: denied `no_consent`, so only members with a version are
+//! candidates.
 
 use std::sync::Arc;
 
@@ -37,8 +42,7 @@ use rustc_hash::FxHashMap;
 use super::{Cell, Engine, EngineError, Shape, Slice};
 use crate::domain::rule::Owner;
 use crate::domain::vocabulary::TermId;
-use crate::domain::{MemberId, ThirdPartyId, ThirdPartyStatus};
-use crate::store::Candidate;
+use crate::domain::{MemberId, Scope, ThirdPartyId, ThirdPartyStatus};
 
 /// What a cohort is asked for: the requester (the licensee), the
 /// categories a dataset reads and its purpose.
@@ -57,14 +61,29 @@ pub struct Cohort {
     /// Members in the co-op with rules or delegations: the only ones that
     /// can be allowed.
     pub candidates: usize,
-    /// Cedar evaluations made for owners' opinions (one per shape and
-    /// category), against `candidates` × categories for one by one.
+    /// Cedar evaluations made for owners' opinions (one per distinct
+    /// policy a cell may match, per category).
     pub evaluations: usize,
+    /// Owners whose place in the graph was (re)computed for this cohort:
+    /// all of them when it was built afresh.
+    pub refreshed: usize,
 }
 
-/// Above this many owners with stale compiled slices, every slice is
-/// compiled again from three bulk reads rather than read owner by owner.
+/// How far a cohort has got, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CohortProgress {
+    /// How many owners the graph holds (candidates and their proxies).
+    Candidates(u64),
+    /// One more category was decided for every candidate.
+    Category,
+}
+
+/// Above this many stale compiled slices, every slice is compiled again
+/// from three bulk reads rather than read owner by owner.
 const BULK_REFRESH: usize = 256;
+
+/// Owners' slices read from the store at once while patching the graph.
+const SLICE_READS: usize = 8;
 
 /// No hop count: the walk meets no opinion (silent end, or a cycle).
 const NEVER: u32 = u32::MAX;
@@ -77,14 +96,6 @@ enum Said {
     Silent,
 }
 
-/// A delegation of a node, resolved once: its scope, its creation order
-/// and the node of its proxy (`None`: the proxy cannot proxy now, so the
-/// delegation is inactive, §3).
-struct Link<'a> {
-    delegation: &'a crate::domain::Delegation,
-    proxy: Option<u32>,
-}
-
 /// What Cedar said of one policy alone for a cell.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Matched {
@@ -95,10 +106,171 @@ enum Matched {
     Error,
 }
 
+/// A delegation, resolved: its scope (interned), creation order and the
+/// node of its proxy.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    scope: u32,
+    seq: i64,
+    proxy: u32,
+}
+
+/// Every owner a walk may reach, kept between cohorts.
+#[derive(Debug, Default)]
+pub(super) struct Graph {
+    /// The store journal's generation this graph reflects (at least).
+    generation: u64,
+    coop_version: i64,
+    index: FxHashMap<String, u32>,
+    owners: Vec<Owner>,
+    slices: Vec<Arc<Slice>>,
+    /// A member in the co-op with a version: may be counted.
+    candidate: Vec<bool>,
+    /// May be a proxy (§3: a persona; a member in the co-op who accepts).
+    can_proxy: Vec<bool>,
+    shape_of: Vec<u32>,
+    shapes: Vec<Arc<Shape>>,
+    shape_numbers: FxHashMap<usize, u32>,
+    /// Each node's range of `links`.
+    spans: Vec<(u32, u32)>,
+    links: Vec<Link>,
+    scopes: Vec<Scope>,
+    scope_numbers: FxHashMap<Scope, u32>,
+}
+
+/// An owner's standing, as the graph needs it.
+#[derive(Debug, Clone, Copy)]
+struct Standing {
+    version: i64,
+    candidate: bool,
+    can_proxy: bool,
+}
+
+fn number(position: usize) -> Result<u32, EngineError> {
+    u32::try_from(position).map_err(|_| EngineError::Cohort)
+}
+
+fn at(number: u32) -> usize {
+    usize::try_from(number).unwrap_or(usize::MAX)
+}
+
+impl Graph {
+    fn shape_number(&mut self, slice: &Slice) -> Result<u32, EngineError> {
+        let next = number(self.shapes.len())?;
+        let key = Arc::as_ptr(&slice.shape) as usize;
+        if let Some(known) = self.shape_numbers.get(&key) {
+            return Ok(*known);
+        }
+        self.shape_numbers.insert(key, next);
+        self.shapes.push(Arc::clone(&slice.shape));
+        Ok(next)
+    }
+
+    fn scope_number(&mut self, scope: &Scope) -> Result<u32, EngineError> {
+        if let Some(known) = self.scope_numbers.get(scope) {
+            return Ok(*known);
+        }
+        let next = number(self.scopes.len())?;
+        self.scope_numbers.insert(scope.clone(), next);
+        self.scopes.push(scope.clone());
+        Ok(next)
+    }
+
+    /// Sets a node's slice and standing (a new node when `owner` has
+    /// none); its links are set by `link`.
+    fn set(
+        &mut self,
+        owner: &Owner,
+        slice: Arc<Slice>,
+        standing: Standing,
+    ) -> Result<u32, EngineError> {
+        let shape = self.shape_number(&slice)?;
+        let node = match self.index.get(owner.id()) {
+            Some(node) => *node,
+            None => {
+                let node = number(self.owners.len())?;
+                self.index.insert(owner.id().to_owned(), node);
+                self.owners.push(owner.clone());
+                self.slices.push(Arc::clone(&slice));
+                self.candidate.push(false);
+                self.can_proxy.push(false);
+                self.shape_of.push(shape);
+                self.spans.push((0, 0));
+                node
+            }
+        };
+        let position = at(node);
+        if let Some(held) = self.slices.get_mut(position) {
+            *held = slice;
+        }
+        if let Some(held) = self.candidate.get_mut(position) {
+            *held = standing.candidate;
+        }
+        if let Some(held) = self.can_proxy.get_mut(position) {
+            *held = standing.can_proxy;
+        }
+        if let Some(held) = self.shape_of.get_mut(position) {
+            *held = shape;
+        }
+        Ok(node)
+    }
+
+    /// The proxies `node`'s delegations name that have no node yet.
+    fn unknown_proxies(&self, node: u32) -> Vec<Owner> {
+        self.slices
+            .get(at(node))
+            .map(|slice| {
+                slice
+                    .delegations
+                    .iter()
+                    .filter(|delegation| !self.index.contains_key(delegation.proxy.id()))
+                    .map(|delegation| delegation.proxy.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Writes `node`'s links (every proxy must have a node by now); the
+    /// old ones stay behind as garbage until the graph is rebuilt.
+    fn link(&mut self, node: u32) -> Result<(), EngineError> {
+        let Some(slice) = self.slices.get(at(node)).cloned() else {
+            return Err(EngineError::Cohort);
+        };
+        let start = number(self.links.len())?;
+        for delegation in &slice.delegations {
+            let proxy = *self
+                .index
+                .get(delegation.proxy.id())
+                .ok_or(EngineError::Cohort)?;
+            let scope = self.scope_number(&delegation.scope)?;
+            self.links.push(Link {
+                scope,
+                seq: delegation.seq,
+                proxy,
+            });
+        }
+        let end = number(self.links.len())?;
+        if let Some(span) = self.spans.get_mut(at(node)) {
+            *span = (start, end);
+        }
+        Ok(())
+    }
+
+    /// More garbage links than live ones: time to build afresh.
+    fn wasteful(&self) -> bool {
+        let live: usize = self
+            .spans
+            .iter()
+            .map(|(start, end)| at(*end).saturating_sub(at(*start)))
+            .sum();
+        self.links.len() > 1024 && self.links.len() > 2 * live
+    }
+}
+
 impl Engine {
     /// The cohort of `request` at instant `now` (§4 for action
     /// `aggregate`, every category allowed). `progress` is told how many
-    /// candidates there are, then of each category decided.
+    /// owners there are, then of each category decided.
     pub async fn cohort(
         &self,
         request: &CohortRequest,
@@ -117,97 +289,19 @@ impl Engine {
             return Ok(Cohort::default());
         }
         let coop = self.coop_slice(facts.coop_version).await?;
-        let candidates = self.store.cohort_candidates().await?;
-        let candidate_count = candidates.len();
-        progress(CohortProgress::Candidates(candidate_count as u64));
-        let nodes = self.fresh_slices(&candidates, &coop).await?;
-
-        // The nodes by owner id (member and persona ids never collide:
-        // their prefixes differ); a candidate can proxy when it accepts
-        // delegations (it is in the co-op).
-        let mut index: FxHashMap<&str, u32> =
-            FxHashMap::with_capacity_and_hasher(candidate_count, Default::default());
-        let mut can_proxy: Vec<bool> = Vec::with_capacity(candidate_count);
-        for (position, candidate) in candidates.iter().enumerate() {
-            index.insert(candidate.id.as_str(), node_number(position)?);
-            can_proxy.push(candidate.accepts_delegations);
-        }
-        // One pass over the nodes: each delegation's proxy resolved to a
-        // node (a candidate who accepts delegations), or noted as outside
-        // (personas; members with no version, who are silent and delegate
-        // nothing, or out of the co-op), to be resolved below; each node's
-        // shape, numbered.
-        let mut links: Vec<Link<'_>> = Vec::new();
-        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(nodes.len());
-        let mut outside: FxHashMap<&Owner, Vec<usize>> = FxHashMap::default();
-        let mut numbered: FxHashMap<usize, u32> = FxHashMap::default();
-        let mut shapes: Vec<Arc<Shape>> = Vec::new();
-        let mut shape_of: Vec<u32> = Vec::with_capacity(nodes.len());
-        for slice in &nodes {
-            let start = node_number(links.len())?;
-            for delegation in &slice.delegations {
-                let proxy = match index.get(delegation.proxy.id()) {
-                    Some(node) => usize::try_from(*node)
-                        .ok()
-                        .and_then(|node| can_proxy.get(node))
-                        .copied()
-                        .unwrap_or(false)
-                        .then_some(*node),
-                    None => {
-                        outside
-                            .entry(&delegation.proxy)
-                            .or_default()
-                            .push(links.len());
-                        None
-                    }
-                };
-                links.push(Link { delegation, proxy });
-            }
-            spans.push((start, node_number(links.len())?));
-            let next = node_number(shapes.len())?;
-            let number = *numbered
-                .entry(Arc::as_ptr(&slice.shape) as usize)
-                .or_insert_with(|| {
-                    shapes.push(Arc::clone(&slice.shape));
-                    next
-                });
-            shape_of.push(number);
-        }
-        // The outside proxies' standing, read once; those who can proxy
-        // become nodes (with no delegations of their own to follow).
-        let outside: Vec<(&Owner, Vec<usize>)> = outside.into_iter().collect();
-        let owners: Vec<Owner> = outside.iter().map(|(owner, _)| (*owner).clone()).collect();
-        let states = self.store.owner_states(&owners).await?;
-        let mut extra = Vec::new();
-        for ((owner, positions), state) in outside.into_iter().zip(states) {
-            if !state.can_proxy {
-                continue;
-            }
-            let node = node_number(nodes.len() + extra.len())?;
-            for position in positions {
-                if let Some(link) = links.get_mut(position) {
-                    link.proxy = Some(node);
-                }
-            }
-            let slice = self.slice(owner, state.version, &coop).await?;
-            let next = node_number(shapes.len())?;
-            let number = *numbered
-                .entry(Arc::as_ptr(&slice.shape) as usize)
-                .or_insert_with(|| {
-                    shapes.push(Arc::clone(&slice.shape));
-                    next
-                });
-            shape_of.push(number);
-            let at = node_number(links.len())?;
-            spans.push((at, at));
-            extra.push(slice);
-        }
-        drop(index);
+        // One cohort at a time patches or builds the graph.
+        let mut held = self.cohort_graph.lock().await;
+        let refreshed = self.current_graph(&mut held, &coop).await?;
+        let Some(graph) = held.as_ref() else {
+            return Err(EngineError::Cohort);
+        };
+        let candidates = graph.candidate.iter().filter(|counted| **counted).count();
+        progress(CohortProgress::Candidates(graph.owners.len() as u64));
 
         let reads_member = self.evaluator.coop_reads_member();
         let silent = Arc::new(self.evaluator.slice(&coop, 0, &[])?);
         let placeholder = MemberId::from_trusted(String::new());
-        let mut allowed = vec![true; candidate_count];
+        let mut allowed = graph.candidate.clone();
         let mut evaluations = 0;
         for category in &request.categories {
             let cell = Cell {
@@ -226,50 +320,52 @@ impl Engine {
                 if !coop_rules.is_empty() {
                     return Ok(Cohort {
                         members: Vec::new(),
-                        candidates: candidate_count,
+                        candidates,
                         evaluations,
+                        refreshed,
                     });
                 }
             }
             // Each distinct policy once, then each shape's opinion from
             // its policies' answers.
             let mut policies: FxHashMap<usize, Matched> = FxHashMap::default();
-            let mut by_shape = Vec::with_capacity(shapes.len());
-            for shape in &shapes {
+            let mut by_shape = Vec::with_capacity(graph.shapes.len());
+            for shape in &graph.shapes {
                 by_shape.push(self.shape_opinion(shape, &cell, &cedar, &mut policies)?);
             }
             evaluations += policies.len();
-            let said: Vec<Said> = shape_of
+            let said: Vec<Said> = graph
+                .shape_of
                 .iter()
-                .map(|shape| {
-                    usize::try_from(*shape)
-                        .ok()
-                        .and_then(|shape| by_shape.get(shape).copied())
-                        .unwrap_or(Said::Silent)
-                })
+                .map(|shape| by_shape.get(at(*shape)).copied().unwrap_or(Said::Silent))
                 .collect();
-            // The delegation that applies at each silent owner (§3).
-            let next: Vec<Option<u32>> = spans
+            // Each scope's covering depths for the cell, once (§3).
+            let depths: Vec<Option<(usize, usize)>> = graph
+                .scopes
+                .iter()
+                .map(|scope| scope.covering_depths(category, &request.purpose))
+                .collect();
+            // The delegation that applies at each silent owner: the
+            // deepest covering category, then purpose, then the newest.
+            let next: Vec<Option<u32>> = graph
+                .spans
                 .iter()
                 .zip(&said)
                 .map(|((start, end), answer)| {
                     if *answer != Said::Silent {
                         return None;
                     }
-                    let range = usize::try_from(*start).ok()?..usize::try_from(*end).ok()?;
-                    links
-                        .get(range)?
+                    graph
+                        .links
+                        .get(at(*start)..at(*end))?
                         .iter()
-                        .filter(|link| link.proxy.is_some())
+                        .filter(|link| graph.can_proxy.get(at(link.proxy)).copied() == Some(true))
                         .filter_map(|link| {
-                            let depths = link
-                                .delegation
-                                .scope
-                                .covering_depths(category, &request.purpose)?;
-                            Some(((depths, link.delegation.seq), link.proxy))
+                            let covering = (*depths.get(at(link.scope))?)?;
+                            Some(((covering, link.seq), link.proxy))
                         })
                         .max_by_key(|(order, _)| *order)
-                        .and_then(|(_, proxy)| proxy)
+                        .map(|(_, proxy)| proxy)
                 })
                 .collect();
             let walks = walks(&said, &next);
@@ -282,14 +378,14 @@ impl Engine {
             // A co-op base policy that reads the member: step 3 for each
             // member still allowed.
             if reads_member {
-                for (candidate, member) in candidates.iter().zip(allowed.iter_mut()) {
+                for (owner, member) in graph.owners.iter().zip(allowed.iter_mut()) {
+                    let Owner::Member(id) = owner else {
+                        continue;
+                    };
                     if !*member {
                         continue;
                     }
-                    let cell = Cell {
-                        member: &candidate.id,
-                        ..cell
-                    };
+                    let cell = Cell { member: id, ..cell };
                     let cedar = self.evaluator.request(&cell)?;
                     let (coop_rules, _) = self.evaluator.judge(&silent, &cell, &cedar)?;
                     if !coop_rules.is_empty() {
@@ -299,18 +395,185 @@ impl Engine {
             }
             progress(CohortProgress::Category);
         }
-        drop(links);
-        drop(extra);
-        let members = candidates
-            .into_iter()
+        let members = graph
+            .owners
+            .iter()
             .zip(allowed)
-            .filter_map(|(candidate, allowed)| allowed.then_some(candidate.id))
+            .filter_map(|(owner, allowed)| match owner {
+                Owner::Member(id) if allowed => Some(id.clone()),
+                _ => None,
+            })
             .collect();
         Ok(Cohort {
             members,
-            candidates: candidate_count,
+            candidates,
             evaluations,
+            refreshed,
         })
+    }
+
+    /// Brings the graph up to date: patched with the owners the store's
+    /// journal lists since it was made, or built afresh. Says how many
+    /// owners were (re)computed.
+    async fn current_graph(
+        &self,
+        held: &mut Option<Graph>,
+        coop: &Slice,
+    ) -> Result<usize, EngineError> {
+        let kept = held
+            .take()
+            .filter(|graph| graph.coop_version == coop.version && !graph.wasteful());
+        if let Some(mut graph) = kept {
+            // A co-op rule changes every slice: built afresh.
+            let changes = self
+                .store
+                .consent_changes(graph.generation)
+                .await?
+                .and_then(|changes| Some((changes.generation, changes.owners?)))
+                .filter(|(_, owners)| !owners.contains(&Owner::Coop));
+            if let Some((generation, owners)) = changes {
+                let refreshed = self.patch(&mut graph, owners, coop).await?;
+                graph.generation = generation;
+                *held = Some(graph);
+                return Ok(refreshed);
+            }
+        }
+        let graph = self.build_graph(coop).await?;
+        let refreshed = graph.owners.len();
+        *held = Some(graph);
+        Ok(refreshed)
+    }
+
+    /// The graph built afresh from the store.
+    async fn build_graph(&self, coop: &Slice) -> Result<Graph, EngineError> {
+        // The generation first: whatever changes after it is patched in
+        // by the next cohort (patches read the current state, so a change
+        // seen twice is harmless).
+        let generation = self
+            .store
+            .consent_changes(u64::MAX)
+            .await?
+            .map_or(0, |changes| changes.generation);
+        let candidates = self.store.cohort_candidates().await?;
+        let slices = self.fresh_slices(&candidates, coop).await?;
+        let mut graph = Graph {
+            generation,
+            coop_version: coop.version,
+            index: FxHashMap::with_capacity_and_hasher(candidates.len(), Default::default()),
+            ..Graph::default()
+        };
+        let mut fresh = Vec::with_capacity(candidates.len());
+        for (candidate, slice) in candidates.into_iter().zip(slices) {
+            let standing = Standing {
+                version: candidate.version,
+                candidate: true,
+                can_proxy: candidate.accepts_delegations,
+            };
+            fresh.push(graph.set(&Owner::Member(candidate.id), slice, standing)?);
+        }
+        self.link_all(&mut graph, fresh, coop).await?;
+        Ok(graph)
+    }
+
+    /// Recomputes the nodes of `owners` (and gives nodes to proxies they
+    /// now name). Says how many nodes were (re)computed.
+    async fn patch(
+        &self,
+        graph: &mut Graph,
+        mut owners: Vec<Owner>,
+        coop: &Slice,
+    ) -> Result<usize, EngineError> {
+        owners.sort();
+        owners.dedup();
+        // An owner the graph never met, with nothing to count or to decide
+        // for anyone yet, stays out of it.
+        let wanted: Vec<(&Owner, Standing)> = owners
+            .iter()
+            .zip(self.standings(&owners).await?)
+            .filter(|(owner, standing)| graph.index.contains_key(owner.id()) || standing.candidate)
+            .collect();
+        let slices = self.slices_of(&wanted, coop).await?;
+        let mut fresh = Vec::with_capacity(wanted.len());
+        for ((owner, standing), slice) in wanted.into_iter().zip(slices) {
+            fresh.push(graph.set(owner, slice, standing)?);
+        }
+        let refreshed = fresh.len();
+        Ok(refreshed + self.link_all(graph, fresh, coop).await?)
+    }
+
+    /// Links every node of `fresh`, giving nodes to the proxies they name
+    /// (and linking those in turn). Says how many nodes it added.
+    async fn link_all(
+        &self,
+        graph: &mut Graph,
+        mut fresh: Vec<u32>,
+        coop: &Slice,
+    ) -> Result<usize, EngineError> {
+        let mut added = 0;
+        while !fresh.is_empty() {
+            let mut unknown: Vec<Owner> = fresh
+                .iter()
+                .flat_map(|node| graph.unknown_proxies(*node))
+                .collect();
+            unknown.sort();
+            unknown.dedup();
+            let wanted: Vec<(&Owner, Standing)> = unknown
+                .iter()
+                .zip(self.standings(&unknown).await?)
+                .collect();
+            let slices = self.slices_of(&wanted, coop).await?;
+            let mut next = Vec::with_capacity(wanted.len());
+            for ((owner, standing), slice) in wanted.into_iter().zip(slices) {
+                next.push(graph.set(owner, slice, standing)?);
+            }
+            added += next.len();
+            for node in fresh {
+                graph.link(node)?;
+            }
+            fresh = next;
+        }
+        Ok(added)
+    }
+
+    /// The slices of `owners` at their versions, several read from the
+    /// store at once.
+    async fn slices_of(
+        &self,
+        owners: &[(&Owner, Standing)],
+        coop: &Slice,
+    ) -> Result<Vec<Arc<Slice>>, EngineError> {
+        let mut slices = Vec::with_capacity(owners.len());
+        for chunk in owners.chunks(SLICE_READS) {
+            let mut reads = Vec::with_capacity(chunk.len());
+            for (owner, standing) in chunk {
+                reads.push(self.slice(owner, standing.version, coop));
+            }
+            for slice in futures_util::future::join_all(reads).await {
+                slices.push(slice?);
+            }
+        }
+        Ok(slices)
+    }
+
+    /// The standing of each owner, as the store has it now.
+    async fn standings(&self, owners: &[Owner]) -> Result<Vec<Standing>, EngineError> {
+        let states = self.store.owner_states(owners).await?;
+        let mut standings = Vec::with_capacity(owners.len());
+        for (owner, state) in owners.iter().zip(states) {
+            let candidate = match owner {
+                Owner::Member(id) => {
+                    let facts = self.store.decision_facts(None, Some(id)).await?;
+                    facts.member_active && facts.member_version > 0
+                }
+                Owner::Persona(_) | Owner::Coop => false,
+            };
+            standings.push(Standing {
+                version: state.version,
+                candidate,
+                can_proxy: state.can_proxy,
+            });
+        }
+        Ok(standings)
     }
 
     /// An owner's opinion on `cell` (§2) as `Evaluator::opinion` gives
@@ -370,7 +633,7 @@ impl Engine {
     /// bulk reads, when many are).
     async fn fresh_slices(
         &self,
-        candidates: &[Candidate],
+        candidates: &[crate::store::Candidate],
         coop: &Slice,
     ) -> Result<Vec<Arc<Slice>>, EngineError> {
         for attempt in 0..2 {
@@ -425,20 +688,6 @@ impl Engine {
         }
         Err(EngineError::Cohort)
     }
-}
-
-/// A node's number; a co-op past four billion owners is refused.
-fn node_number(position: usize) -> Result<u32, EngineError> {
-    u32::try_from(position).map_err(|_| EngineError::Cohort)
-}
-
-/// How far a cohort has got, for a progress bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CohortProgress {
-    /// How many candidates will be decided.
-    Candidates(u64),
-    /// One more category was decided for every candidate.
-    Category,
 }
 
 /// For every owner, the hops from it to the first owner on its walk that

@@ -531,6 +531,8 @@ pub struct Engine {
     slices: RwLock<rustc_hash::FxHashMap<Owner, Arc<Slice>>>,
     /// Most hops a delegation chain may take (§4, default 16).
     max_depth: usize,
+    /// The cohort engine's graph, kept between cohorts (`cohort.rs`).
+    cohort_graph: tokio::sync::Mutex<Option<cohort::Graph>>,
 }
 
 /// The default of `DATACOOP_MAX_DELEGATION_DEPTH`.
@@ -549,6 +551,7 @@ impl Engine {
             evaluator: Evaluator::new(policies)?,
             slices: RwLock::new(rustc_hash::FxHashMap::default()),
             max_depth,
+            cohort_graph: tokio::sync::Mutex::new(None),
         };
         engine.warm().await?;
         Ok(engine)

@@ -60,6 +60,42 @@ struct State {
     personas: HashSet<String>,
     /// The versions of owners other than members (personas, the co-op).
     versions: HashMap<Owner, i64>,
+    /// Which owners' facts changed, in order: what lets the cohort engine
+    /// keep its graph current (`Mirror::consent_changes`).
+    journal: Journal,
+}
+
+/// The owners whose consent facts (standing, version) changed, numbered
+/// by generation; the oldest are dropped past `JOURNAL_CAPACITY`.
+#[derive(Debug, Default)]
+struct Journal {
+    generation: u64,
+    /// Every change after this generation is still listed.
+    kept_after: u64,
+    changes: std::collections::VecDeque<(u64, Owner)>,
+}
+
+/// Changes the journal keeps; a reader further behind starts afresh.
+const JOURNAL_CAPACITY: usize = 1 << 16;
+
+impl Journal {
+    fn note(&mut self, owner: Owner) {
+        self.generation += 1;
+        self.changes.push_back((self.generation, owner));
+        while self.changes.len() > JOURNAL_CAPACITY {
+            if let Some((generation, _)) = self.changes.pop_front() {
+                self.kept_after = generation;
+            }
+        }
+    }
+}
+
+/// The consent changes since a generation: the generation now, and the
+/// owners changed since (`None`: too many to list; start afresh).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentChanges {
+    pub generation: u64,
+    pub owners: Option<Vec<Owner>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -127,6 +163,7 @@ impl Mirror {
                 .collect(),
             personas: personas.into_iter().collect(),
             versions: HashMap::new(),
+            journal: Journal::default(),
         };
         for (owner, version) in &versions {
             state.set_version(owner, *version);
@@ -185,8 +222,27 @@ impl Mirror {
         )
     }
 
-    /// Waits for the turn to write; the mirror shows the write once the
-    /// guard's holder has applied its effects.
+    /// The consent changes after generation `since`.
+    pub fn consent_changes(&self, since: u64) -> Option<ConsentChanges> {
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let journal = &guard.as_ref()?.journal;
+        let owners = (since >= journal.kept_after && since <= journal.generation).then(|| {
+            journal
+                .changes
+                .iter()
+                .filter(|(generation, _)| *generation > since)
+                .map(|(_, owner)| owner.clone())
+                .collect()
+        });
+        Some(ConsentChanges {
+            generation: journal.generation,
+            owners,
+        })
+    }
+
     /// Members in the co-op with a policy version above 0.
     pub fn cohort_candidates(&self) -> Option<Vec<super::Candidate>> {
         let guard = self
@@ -208,6 +264,8 @@ impl Mirror {
         )
     }
 
+    /// Waits for the turn to write; the mirror shows the write once the
+    /// guard's holder has applied its effects.
     pub async fn writer(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.writer.lock().await
     }
@@ -237,12 +295,14 @@ impl Mirror {
                         let entry = state.members.entry(id.to_string()).or_default();
                         entry.active = true;
                         entry.accepts_delegations = *accepts_delegations;
+                        state.journal.note(Owner::Member(id.clone()));
                     }
                     Effect::Left(id) => {
                         if let Some(entry) = state.members.get_mut(id.as_str()) {
                             entry.active = false;
                             entry.accepts_delegations = false;
                         }
+                        state.journal.note(Owner::Member(id.clone()));
                     }
                     Effect::ThirdParty { id, class, status } => {
                         state
@@ -251,9 +311,13 @@ impl Mirror {
                     }
                     Effect::Persona(id) => {
                         state.personas.insert(id.to_string());
+                        state.journal.note(Owner::Persona(id.clone()));
                     }
                     Effect::Disconnected(_) => {}
-                    Effect::Version(owner, version) => state.set_version(owner, *version),
+                    Effect::Version(owner, version) => {
+                        state.set_version(owner, *version);
+                        state.journal.note(owner.clone());
+                    }
                 }
             }
         });
@@ -326,5 +390,53 @@ mod tests {
         assert!(!facts.member_active);
         assert!(!state(&mirror).can_proxy);
         assert_eq!(state(&mirror).version, 4);
+    }
+
+    #[test]
+    fn the_journal_lists_what_changed_since_and_forgets_the_oldest() {
+        let mirror = Mirror::default();
+        mirror.load(Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let first = MemberId::generate();
+        let second = MemberId::generate();
+        mirror.apply(&[Effect::Member {
+            id: first.clone(),
+            accepts_delegations: true,
+        }]);
+        let since = mirror.consent_changes(u64::MAX).unwrap().generation;
+        mirror.apply(&[
+            Effect::Version(Owner::Member(second.clone()), 1),
+            Effect::Left(first.clone()),
+        ]);
+        let changes = mirror.consent_changes(since).unwrap();
+        assert_eq!(changes.generation, since + 2);
+        assert_eq!(
+            changes.owners,
+            Some(vec![
+                Owner::Member(second.clone()),
+                Owner::Member(first.clone())
+            ])
+        );
+        assert_eq!(
+            mirror.consent_changes(changes.generation).unwrap().owners,
+            Some(Vec::new())
+        );
+        // Past the journal's capacity, a reader that far behind starts afresh.
+        for version in 0..=JOURNAL_CAPACITY {
+            mirror.apply(&[Effect::Version(
+                Owner::Member(second.clone()),
+                version as i64 + 2,
+            )]);
+        }
+        assert_eq!(mirror.consent_changes(since).unwrap().owners, None);
+        let now = mirror.consent_changes(u64::MAX).unwrap().generation;
+        assert_eq!(
+            mirror
+                .consent_changes(now - 1)
+                .unwrap()
+                .owners
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

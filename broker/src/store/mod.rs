@@ -15,6 +15,7 @@ mod dialect;
 mod cache;
 mod group;
 mod mirror;
+pub use mirror::ConsentChanges;
 mod rows;
 mod sql;
 #[macro_use]
@@ -217,6 +218,11 @@ pub trait Store: Send + Sync + Debug {
 
     /// Whether `Change::DatasetChores` at `now` would find work (a read).
     async fn dataset_chores_due(&self, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// The owners whose consent facts changed after generation `since`
+    /// (`None`: this store keeps no such journal, as on PostgreSQL, where
+    /// replicas write behind each other's backs).
+    async fn consent_changes(&self, since: u64) -> StoreResult<Option<ConsentChanges>>;
 
     /// Every member in the co-op who ever had a rule or a delegation, with
     /// their policy version: the only members an `aggregate` cohort can

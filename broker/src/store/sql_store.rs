@@ -1983,6 +1983,13 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            async fn consent_changes(
+                &self,
+                since: u64,
+            ) -> StoreResult<Option<$crate::store::ConsentChanges>> {
+                Ok(self.mirror.as_ref().and_then(|mirror| mirror.consent_changes(since)))
+            }
+
             async fn cohort_candidates(&self) -> StoreResult<Vec<$crate::store::Candidate>> {
                 if let Some(candidates) = self.mirror.as_ref().and_then(|mirror| mirror.cohort_candidates()) {
                     return Ok(candidates);

@@ -243,6 +243,7 @@ async fn compare(
     rng: &mut Rng,
     seed: u64,
     reasons: &mut BTreeMap<String, usize>,
+    journaled: bool,
 ) -> usize {
     let mut counted = 0;
     for _ in 0..8 {
@@ -261,6 +262,16 @@ async fn compare(
             purpose: terms(&[purpose]).remove(0),
         };
         let cohort = engine.cohort(&request, now, &|_| {}).await.unwrap();
+        // Nothing changed since: the same cohort, and (where the store
+        // keeps a journal) from the graph as it was.
+        let again = engine.cohort(&request, now, &|_| {}).await.unwrap();
+        assert_eq!(again.members.len(), cohort.members.len());
+        if journaled {
+            assert_eq!(
+                again.refreshed, 0,
+                "seed {seed}: nothing changed, nothing refreshed"
+            );
+        }
         let got: BTreeSet<String> = cohort.members.iter().map(ToString::to_string).collect();
         let mut expected = BTreeSet::new();
         for member in members {
@@ -291,6 +302,7 @@ async fn compare(
 /// One randomized co-op on a fresh database; answers how many members
 /// the cohorts counted.
 async fn case(db: Db, seed: u64, reasons: &mut BTreeMap<String, usize>) -> usize {
+    let journaled = db.is_sqlite();
     let store = db.open(Default::default()).await;
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     // Loaded before the co-op is written, so every slice the cohort reads
@@ -301,8 +313,19 @@ async fn case(db: Db, seed: u64, reasons: &mut BTreeMap<String, usize>) -> usize
         .await
         .unwrap();
     let (members, requesters) = build(&store, &mut rng).await;
-    let mut counted = compare(&engine, &members, &requesters, &mut rng, seed, reasons).await;
-    // Revocations and deletions change the very next cohort.
+    let mut counted = compare(
+        &engine,
+        &members,
+        &requesters,
+        &mut rng,
+        seed,
+        reasons,
+        journaled,
+    )
+    .await;
+    // Revocations, deletions, first rules, new delegations, opt-outs
+    // and departures change the very next cohort (the graph is patched
+    // where the store keeps a journal).
     for member in members.iter().take(40) {
         for revoked in store
             .delegations_of(member)
@@ -318,12 +341,65 @@ async fn case(db: Db, seed: u64, reasons: &mut BTreeMap<String, usize>) -> usize
             store.delete_rule(&owner, &deleted.id).await.unwrap();
         }
     }
-    counted += compare(&engine, &members, &requesters, &mut rng, seed, reasons).await;
+    for index in 40..MEMBERS {
+        let owner = Owner::Member(members[index].clone());
+        match rng.below(6) {
+            0 => {
+                let spec = random_spec(&mut rng, &owner, &requesters);
+                let _ = store
+                    .create_rules(&owner, &[rule_with(&owner, spec, 0)])
+                    .await;
+            }
+            1 => {
+                let proxy = Owner::Member(members[rng.below(MEMBERS)].clone());
+                if proxy != owner {
+                    let _ = store
+                        .create_delegation(&delegation(&members[index], &proxy, &["*"], &["*"], 0))
+                        .await;
+                }
+            }
+            2 => {
+                let _ = store
+                    .update_member(
+                        &members[index],
+                        &datacoop_broker::domain::MemberPatch {
+                            display_name: None,
+                            registry: None,
+                            accepts_delegations: Some(rng.chance(50)),
+                        },
+                    )
+                    .await;
+            }
+            3 if rng.chance(20) => {
+                let _ = store.leave(&members[index], instant(2)).await;
+            }
+            _ => {}
+        }
+    }
+    counted += compare(
+        &engine,
+        &members,
+        &requesters,
+        &mut rng,
+        seed,
+        reasons,
+        journaled,
+    )
+    .await;
     // A fresh engine (every slice compiled in bulk) agrees too.
     let fresh = Engine::load(Arc::clone(&store), &Policies::built_in().unwrap(), depth)
         .await
         .unwrap();
-    counted += compare(&fresh, &members, &requesters, &mut rng, seed, reasons).await;
+    counted += compare(
+        &fresh,
+        &members,
+        &requesters,
+        &mut rng,
+        seed,
+        reasons,
+        journaled,
+    )
+    .await;
     store.close().await;
     counted
 }

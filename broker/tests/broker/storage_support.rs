@@ -44,6 +44,11 @@ impl Db {
         }
     }
 
+    /// Whether this is an SQLite database (whose store keeps a mirror).
+    pub fn is_sqlite(&self) -> bool {
+        self.url.starts_with("sqlite")
+    }
+
     /// `None` when no PostgreSQL server is configured.
     pub async fn postgres() -> Option<Self> {
         let database = TestPostgres::create().await?;
