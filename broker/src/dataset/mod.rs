@@ -44,7 +44,7 @@ pub enum BuildError {
     #[error("the licensee is not an active third party")]
     LicenseeInactive,
     #[error(
-        "the cohort ({size} consenting members) is smaller than the dataset's k_min ({k}): nothing can be released"
+        "the cohort has {size} consenting member(s), fewer than the dataset's k_min ({k}): nothing can be released"
     )]
     CohortTooSmall { size: usize, k: u32 },
     #[error(
