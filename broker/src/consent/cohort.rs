@@ -542,6 +542,48 @@ impl Engine {
         owners: &[(&Owner, Standing)],
         coop: &Slice,
     ) -> Result<Vec<Arc<Slice>>, EngineError> {
+        // Members whose cached slice is older: their rules and delegations
+        // read in a few queries, their slices compiled and kept.
+        let stale: Vec<(MemberId, i64)> = owners
+            .iter()
+            .filter_map(|(owner, standing)| match owner {
+                Owner::Member(id)
+                    if self.cached(owner).is_none_or(|slice| {
+                        slice.version != standing.version || slice.coop_version != coop.version
+                    }) && standing.version > 0 =>
+                {
+                    Some((id.clone(), standing.version))
+                }
+                _ => None,
+            })
+            .collect();
+        if stale.len() > 1 {
+            let ids: Vec<MemberId> = stale.iter().map(|(id, _)| id.clone()).collect();
+            let (rules, delegations) = self.store.rules_and_delegations_of(&ids).await?;
+            let mut rules_of: FxHashMap<String, Vec<crate::domain::Rule>> = FxHashMap::default();
+            for rule in rules {
+                rules_of
+                    .entry(rule.owner.id().to_owned())
+                    .or_default()
+                    .push(rule);
+            }
+            let mut delegations_of: FxHashMap<String, Vec<crate::domain::Delegation>> =
+                FxHashMap::default();
+            for delegation in delegations {
+                delegations_of
+                    .entry(delegation.member.to_string())
+                    .or_default()
+                    .push(delegation);
+            }
+            for (id, version) in stale {
+                let rules = rules_of.remove(id.as_str()).unwrap_or_default();
+                let slice = self
+                    .evaluator
+                    .slice(coop, version, &rules)?
+                    .with_delegations(delegations_of.remove(id.as_str()).unwrap_or_default());
+                self.keep(Owner::Member(id), Arc::new(slice));
+            }
+        }
         let mut slices = Vec::with_capacity(owners.len());
         for chunk in owners.chunks(SLICE_READS) {
             let mut reads = Vec::with_capacity(chunk.len());

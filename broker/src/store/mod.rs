@@ -224,6 +224,13 @@ pub trait Store: Send + Sync + Debug {
     /// replicas write behind each other's backs).
     async fn consent_changes(&self, since: u64) -> StoreResult<Option<ConsentChanges>>;
 
+    /// The rules and the delegations of each listed member, in creation
+    /// order: what compiling their slices reads, in a few queries.
+    async fn rules_and_delegations_of(
+        &self,
+        members: &[MemberId],
+    ) -> StoreResult<(Vec<Rule>, Vec<Delegation>)>;
+
     /// Every member in the co-op who ever had a rule or a delegation, with
     /// their policy version: the only members an `aggregate` cohort can
     /// count (a member with none is silent: `no_consent`).

@@ -80,6 +80,14 @@ pub const RULES_OF: &str = concat!(
     " FROM rules WHERE owner_kind = $1 AND owner_id = $2 ORDER BY seq"
 );
 pub const ALL_RULES: &str = concat!("SELECT ", rule_columns!(), " FROM rules ORDER BY seq");
+/// Followed by the members' ids, bound, and `) ORDER BY seq`.
+pub const RULES_OF_MEMBERS_IN: &str = concat!(
+    "SELECT ",
+    rule_columns!(),
+    " FROM rules WHERE owner_kind = 'member' AND owner_id IN ("
+);
+/// Followed by the members' ids, bound, and `) ORDER BY seq`.
+pub const DELEGATIONS_OF_MEMBERS_IN: &str = "SELECT seq, id, member_id, proxy_kind, proxy_id, data_categories, purposes, created_at, cedar FROM delegations WHERE member_id IN (";
 pub const BUMP_POLICY_VERSION: &str = "INSERT INTO policy_versions (owner_kind, owner_id, version) \
     VALUES ($1, $2, 1) ON CONFLICT (owner_kind, owner_id) DO UPDATE SET version = policy_versions.version + 1 \
     RETURNING version";

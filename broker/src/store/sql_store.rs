@@ -1990,6 +1990,34 @@ macro_rules! sql_store {
                 Ok(self.mirror.as_ref().and_then(|mirror| mirror.consent_changes(since)))
             }
 
+            async fn rules_and_delegations_of(
+                &self,
+                members: &[$crate::domain::MemberId],
+            ) -> StoreResult<(Vec<Rule>, Vec<$crate::domain::Delegation>)> {
+                let (mut rules, mut delegations) = (Vec::new(), Vec::new());
+                for chunk in members.chunks($crate::store::BULK_ROWS) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(sql::RULES_OF_MEMBERS_IN);
+                    let mut ids = query.separated(", ");
+                    for member in chunk {
+                        ids.push_bind(member.as_str());
+                    }
+                    query.push(") ORDER BY seq");
+                    for row in query.build_query_as::<RuleRow>().fetch_all(&self.pool).await? {
+                        rules.push(row.into_domain()?);
+                    }
+                    let mut query = sqlx::QueryBuilder::<$db>::new(sql::DELEGATIONS_OF_MEMBERS_IN);
+                    let mut ids = query.separated(", ");
+                    for member in chunk {
+                        ids.push_bind(member.as_str());
+                    }
+                    query.push(") ORDER BY seq");
+                    for row in query.build_query_as::<DelegationRow>().fetch_all(&self.pool).await? {
+                        delegations.push(row.into_domain()?);
+                    }
+                }
+                Ok((rules, delegations))
+            }
+
             async fn cohort_candidates(&self) -> StoreResult<Vec<$crate::store::Candidate>> {
                 if let Some(candidates) = self.mirror.as_ref().and_then(|mirror| mirror.cohort_candidates()) {
                     return Ok(candidates);

@@ -114,6 +114,7 @@ storage_suite!(
         a_subject_stands_for_its_member_for_its_third_party_only,
         the_access_log_pages_newest_first,
         bulk_load_then_reads,
+        many_members_rules_and_delegations_read_at_once,
         a_refused_bulk_load_writes_nothing,
         instants_keep_whole_microseconds,
         settle_waits_for_writes_whose_caller_is_gone,
@@ -2285,6 +2286,42 @@ fn generated(members: usize) -> Bulk {
         versions,
         data,
     }
+}
+
+/// `rules_and_delegations_of` reads what `rules_of` and `delegations_of`
+/// read, for many members at once (more than one query's worth), and
+/// nothing of anyone else.
+async fn many_members_rules_and_delegations_read_at_once(store: Arc<dyn Store>) {
+    let bulk = generated(2_001);
+    store.bulk_load(bulk.clone()).await.unwrap();
+    let ids: Vec<MemberId> = bulk
+        .members
+        .iter()
+        .map(|member| member.id.clone())
+        .collect();
+    let (rules, delegations) = store.rules_and_delegations_of(&ids).await.unwrap();
+    let mut expected_rules = Vec::new();
+    let mut expected_delegations = Vec::new();
+    for id in &ids {
+        expected_rules.extend(store.rules_of(&Owner::Member(id.clone())).await.unwrap());
+        expected_delegations.extend(store.delegations_of(id).await.unwrap());
+    }
+    let key = |rule: &datacoop_broker::domain::Rule| rule.id.to_string();
+    let (mut got, mut want): (Vec<_>, Vec<_>) = (rules.clone(), expected_rules.clone());
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got, want);
+    assert!(!rules.is_empty(), "the generated members have rules");
+    let mut got: Vec<_> = delegations.iter().map(|d| d.id.to_string()).collect();
+    let mut want: Vec<_> = expected_delegations
+        .iter()
+        .map(|d| d.id.to_string())
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let (none, nothing) = store.rules_and_delegations_of(&[]).await.unwrap();
+    assert!(none.is_empty() && nothing.is_empty());
 }
 
 async fn bulk_load_then_reads(store: Arc<dyn Store>) {
