@@ -219,8 +219,7 @@ impl Builder {
         progress(Stage::Noising);
         let spec_owned = spec.clone();
         let suppressed = suppression.suppressed.clone();
-        let missing = grouped.missing.clone();
-        let (rows, cohort_size) =
+        let (rows, cohort_size, missing) =
             tokio::task::spawn_blocking(move || release_rows(&spec_owned, &grouped, &suppressed))
                 .await
                 .map_err(|error| BuildError::Internal(error.to_string()))??;
@@ -493,10 +492,15 @@ struct Grouped {
     missing: BTreeMap<String, u64>,
 }
 
+/// What a release publishes: its rows, the manifest's cohort size and its
+/// `missing_values`.
+type Published = (Vec<Map<String, Value>>, i64, BTreeMap<String, u64>);
+
 /// The published rows and the manifest's cohort size. Without `epsilon`
 /// figures are exact. With it, the budget is split evenly over the
 /// queries (the count; each sum; each mean's sum and count of members
-/// with a value), each a vector over disjoint cells (one member is in one
+/// with a value; each sum's and mean's count of members without one),
+/// each a vector over disjoint cells (one member is in one
 /// cell, so each query's sensitivity is one member's); the cohort size is
 /// the sum of every cell's noisy count (post-processing: it costs no more
 /// budget and is never the exact total).
@@ -504,7 +508,7 @@ fn release_rows(
     spec: &crate::domain::dataset::DatasetSpec,
     grouped: &Grouped,
     suppressed: &[bool],
-) -> Result<(Vec<Map<String, Value>>, i64), BuildError> {
+) -> Result<Published, BuildError> {
     let counts: Vec<u64> = grouped.cells.iter().map(|(_, acc)| acc.count).collect();
     let share = spec.epsilon.map(|epsilon| {
         let queries = 1 + spec
@@ -512,8 +516,10 @@ fn release_rows(
             .iter()
             .map(|measure| match measure.op {
                 MeasureOp::Count => 0,
-                MeasureOp::Sum => 1,
-                MeasureOp::Mean => 2,
+                // The sum, and the count of members without a number.
+                MeasureOp::Sum => 2,
+                // The sum, the count with a number, the count without.
+                MeasureOp::Mean => 3,
             })
             .sum::<usize>();
         epsilon / queries as f64
@@ -629,7 +635,21 @@ fn release_rows(
         }
         rows.push(row);
     }
-    Ok((rows, cohort_size))
+    // How many counted members lacked each measure's number: exact
+    // without `epsilon`, else noised like any other count (it is one).
+    let missing = match share {
+        Some(share) => {
+            let mechanism = noise::IntegerLaplace::counts(share)?;
+            let mut noised = BTreeMap::new();
+            for (column, count) in &grouped.missing {
+                let released = mechanism.release_count(*count)?;
+                noised.insert(column.clone(), u64::try_from(released.max(0)).unwrap_or(0));
+            }
+            noised
+        }
+        None => grouped.missing.clone(),
+    };
+    Ok((rows, cohort_size, missing))
 }
 
 /// A figure as JSON: whole numbers as integers.
