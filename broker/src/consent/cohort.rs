@@ -489,7 +489,7 @@ impl Engine {
         // for anyone yet, stays out of it.
         let wanted: Vec<(&Owner, Standing)> = owners
             .iter()
-            .zip(self.standings(&owners).await?)
+            .zip(self.standings(&owners, true).await?)
             .filter(|(owner, standing)| graph.index.contains_key(owner.id()) || standing.candidate)
             .collect();
         let slices = self.slices_of(&wanted, coop).await?;
@@ -519,7 +519,7 @@ impl Engine {
             unknown.dedup();
             let wanted: Vec<(&Owner, Standing)> = unknown
                 .iter()
-                .zip(self.standings(&unknown).await?)
+                .zip(self.standings(&unknown, false).await?)
                 .collect();
             let slices = self.slices_of(&wanted, coop).await?;
             let mut next = Vec::with_capacity(wanted.len());
@@ -597,17 +597,24 @@ impl Engine {
         Ok(slices)
     }
 
-    /// The standing of each owner, as the store has it now.
-    async fn standings(&self, owners: &[Owner]) -> Result<Vec<Standing>, EngineError> {
+    /// The standing of each owner, as the store has it now. `counted`:
+    /// whether each may be a candidate; a proxy the graph has no node for
+    /// is not one (every candidate got a node when the graph was built, or
+    /// from the journal since), so its member facts are not read.
+    async fn standings(
+        &self,
+        owners: &[Owner],
+        counted: bool,
+    ) -> Result<Vec<Standing>, EngineError> {
         let states = self.store.owner_states(owners).await?;
         let mut standings = Vec::with_capacity(owners.len());
         for (owner, state) in owners.iter().zip(states) {
             let candidate = match owner {
-                Owner::Member(id) => {
+                Owner::Member(id) if counted => {
                     let facts = self.store.decision_facts(None, Some(id)).await?;
                     facts.member_active && facts.member_version > 0
                 }
-                Owner::Persona(_) | Owner::Coop => false,
+                Owner::Member(_) | Owner::Persona(_) | Owner::Coop => false,
             };
             standings.push(Standing {
                 version: state.version,

@@ -114,11 +114,6 @@ impl Builder {
         (self.budget * MICROS).floor() as i64
     }
 
-    /// What is left of a dataset's budget.
-    pub fn remaining(&self, dataset: &Dataset) -> f64 {
-        ((self.budget_micros() - dataset.spent_micros).max(0) as f64) / MICROS
-    }
-
     /// Builds `license` at `now`: the release (rows and manifest) as the
     /// licensee will receive it.
     pub async fn build(
@@ -674,6 +669,13 @@ pub fn pairwise_id(key: &[u8], licensee: &str, member: &str) -> Result<[u8; 32],
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// What is left of `dataset`'s budget when every dataset may spend
+/// `budget` (`DATACOOP_DP_BUDGET`).
+pub fn remaining(budget: f64, dataset: &Dataset) -> f64 {
+    let budget = (budget * MICROS).floor() as i64;
+    ((budget - dataset.spent_micros).max(0) as f64) / MICROS
 }
 
 /// Refuses a revoked license, or one outside its window.

@@ -42,7 +42,7 @@ pub fn builder(state: &AppState) -> Builder {
 }
 
 fn dataset_to_wire(state: &AppState, dataset: Dataset, log_index: Option<u64>) -> WireDataset {
-    let remaining = builder(state).remaining(&dataset);
+    let remaining = crate::dataset::remaining(state.dp_budget, &dataset);
     let definition = dataset.spec.to_wire();
     WireDataset {
         id: dataset.id,
