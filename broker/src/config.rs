@@ -208,12 +208,47 @@ pub struct DatabaseSettings {
         value_parser = parse_database_url
     )]
     pub database_url: DatabaseUrl,
+
+    /// Connections this process keeps to the database (PostgreSQL; on
+    /// SQLite, the readers beside the one writer). With several replicas,
+    /// keep replicas times this under the server's `max_connections`.
+    #[arg(long, env = "DATACOOP_DATABASE_MAX_CONNECTIONS", default_value = "16", value_parser = parse_max_connections)]
+    pub database_max_connections: u32,
+
+    /// Seconds a query waits for a free connection before the request is
+    /// answered 503.
+    #[arg(long, env = "DATACOOP_DATABASE_ACQUIRE_TIMEOUT_SECS", default_value = "10", value_parser = parse_acquire_timeout)]
+    pub database_acquire_timeout_secs: u64,
+}
+
+impl DatabaseSettings {
+    /// The default `Limits` with this process's connection pool.
+    pub fn store_limits(&self) -> crate::store::Limits {
+        crate::store::Limits {
+            max_connections: self.database_max_connections,
+            acquire_timeout: Duration::from_secs(self.database_acquire_timeout_secs),
+            ..crate::store::Limits::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeSettings {
     #[command(flatten)]
     pub database: DatabaseSettings,
+
+    /// Apply pending migrations before serving (`true`), or only check that
+    /// the database has every migration this binary carries and refuse to
+    /// start otherwise (`false`: when `datacoop migrate` runs apart, as the
+    /// Helm chart's hook does).
+    #[arg(long, env = "DATACOOP_MIGRATE_ON_START", default_value = "true", action = clap::ArgAction::Set, value_parser = parse_migrate_flag)]
+    pub migrate_on_start: bool,
+
+    /// On SIGTERM or Ctrl-C, seconds to keep serving with `/readyz`
+    /// answering 503 (so a load balancer stops sending new requests)
+    /// before in-flight requests finish and the process exits.
+    #[arg(long, env = "DATACOOP_SHUTDOWN_DRAIN_SECS", default_value = "0", value_parser = parse_drain)]
+    pub shutdown_drain_secs: u64,
 
     /// Address to bind; port 0 picks a free port (printed at start).
     #[arg(long, env = "DATACOOP_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
@@ -328,7 +363,12 @@ impl ServeSettings {
             rules_per_owner: self.max_rules_per_owner,
             delegations_per_member: self.max_delegations_per_member,
             data_bytes_per_member: self.max_data_bytes_per_member,
+            ..self.database.store_limits()
         }
+    }
+
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_secs(self.shutdown_drain_secs)
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -387,6 +427,41 @@ fn parse_flag(raw: &str) -> Result<bool, String> {
         "false" | "0" | "no" | "off" | "" => Ok(false),
         _ => Err(format!(
             "DATACOOP_ALLOW_INSECURE_WEBHOOKS must be `true` or `false`, not `{raw}`"
+        )),
+    }
+}
+
+fn parse_max_connections(raw: &str) -> Result<u32, String> {
+    parse_bounded(
+        "DATACOOP_DATABASE_MAX_CONNECTIONS",
+        "connections",
+        1,
+        1000,
+        raw,
+    )
+    .and_then(|value| u32::try_from(value).map_err(|error| error.to_string()))
+}
+
+fn parse_acquire_timeout(raw: &str) -> Result<u64, String> {
+    parse_bounded(
+        "DATACOOP_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        "seconds",
+        1,
+        300,
+        raw,
+    )
+}
+
+fn parse_drain(raw: &str) -> Result<u64, String> {
+    parse_bounded("DATACOOP_SHUTDOWN_DRAIN_SECS", "seconds", 0, 300, raw)
+}
+
+fn parse_migrate_flag(raw: &str) -> Result<bool, String> {
+    match raw {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!(
+            "DATACOOP_MIGRATE_ON_START must be `true` or `false`, not `{raw}`"
         )),
     }
 }

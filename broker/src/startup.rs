@@ -30,6 +30,9 @@ pub struct Application {
     /// The withdrawal and delivery workers (issue 10).
     workers: crate::webhook::Workers,
     generated_admin_token: Option<SecretString>,
+    /// Set on SIGTERM: `/readyz` answers 503 while the drain lasts.
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    drain: std::time::Duration,
 }
 
 impl Application {
@@ -45,7 +48,28 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let policies = Policies::load(settings.policy_dir.as_deref())
             .context("cannot load the policies (DATACOOP_POLICY_DIR)")?;
-        let store = open_database_with(&settings.database, settings.store_limits()).await?;
+        let store = connect(&settings.database, settings.store_limits()).await?;
+        if settings.migrate_on_start {
+            store
+                .migrate()
+                .await
+                .context("cannot migrate the database")?;
+        } else {
+            let pending = store
+                .pending_migrations()
+                .await
+                .context("cannot read which migrations the database has")?;
+            anyhow::ensure!(
+                pending.is_empty(),
+                "the database lacks migrations {pending:?} of this binary: run `datacoop migrate` first \
+                 (DATACOOP_MIGRATE_ON_START is false)"
+            );
+        }
+        // Everything decisions read, in memory before the first request.
+        store
+            .current()
+            .await
+            .context("cannot load the co-op's consent facts")?;
         let admin = settle_admin_token(store.as_ref(), settings.admin_token.as_ref()).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -91,12 +115,15 @@ impl Application {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout(),
         };
+        let draining = Arc::clone(&state.draining);
         Ok(Self {
             listener,
             router: http::router(state, limits),
             store,
             workers,
             generated_admin_token: admin.generated,
+            draining,
+            drain: settings.shutdown_drain(),
         })
     }
 
@@ -110,9 +137,12 @@ impl Application {
         self.generated_admin_token.as_ref()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish and closes the database. Each request knows its TCP peer
-    /// (`ConnectInfo`), which the rate limits key on.
+    /// Serves until `shutdown` completes; then `/readyz` answers 503 while
+    /// requests are still served for the drain (`DATACOOP_SHUTDOWN_DRAIN_SECS`,
+    /// long enough for a load balancer to stop sending any), then no new
+    /// connection is accepted, in-flight requests finish and the database
+    /// closes. Each request knows its TCP peer (`ConnectInfo`), which the
+    /// rate limits key on.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -120,8 +150,21 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let (draining, drain) = (self.draining, self.drain);
+        let drained = async move {
+            shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::SeqCst);
+            if !drain.is_zero() {
+                tracing::info!(
+                    seconds = drain.as_secs(),
+                    "draining: not ready, still serving"
+                );
+                tokio::time::sleep(drain).await;
+            }
+            tracing::info!("finishing in-flight requests");
+        };
         axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(drained)
             .await
             .context("the HTTP server failed")?;
         self.workers.stop().await;
@@ -130,28 +173,33 @@ impl Application {
     }
 }
 
+/// Opens the database and applies its pending migrations. On PostgreSQL
+/// the migrations run under an advisory lock (sqlx's migrator takes
+/// `pg_advisory_lock` on the database's own key), so replicas and the
+/// chart's hook starting at once migrate one after another, and the later
+/// ones find nothing to do.
 async fn open_database(settings: &DatabaseSettings) -> anyhow::Result<Arc<dyn Store>> {
-    open_database_with(settings, store::Limits::default()).await
+    let store = connect(settings, settings.store_limits()).await?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
 }
 
-async fn open_database_with(
+async fn connect(
     settings: &DatabaseSettings,
     limits: store::Limits,
 ) -> anyhow::Result<Arc<dyn Store>> {
     let url = &settings.database_url;
-    let store = store::connect_with(url.expose(), limits)
+    store::connect_with(url.expose(), limits)
         .await
         .with_context(|| {
             format!(
                 "cannot open the {} database (DATACOOP_DATABASE_URL)",
                 url.scheme()
             )
-        })?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    Ok(store)
+        })
 }
 
 /// `datacoop migrate`: apply pending migrations and stop.

@@ -15,6 +15,8 @@ mod datasets;
 mod errors;
 mod lifecycle;
 mod observability;
+mod operations;
+mod replicas;
 mod service;
 mod settings;
 mod webhooks;

@@ -22,6 +22,22 @@ const SETTINGS: &[(&str, &str)] = &[
         "consent.rs::postgres_decisions_survive_a_restart",
     ),
     (
+        "DATACOOP_DATABASE_MAX_CONNECTIONS",
+        "operations.rs::the_pool_is_bounded_and_a_starved_request_is_503",
+    ),
+    (
+        "DATACOOP_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        "operations.rs::the_pool_is_bounded_and_a_starved_request_is_503",
+    ),
+    (
+        "DATACOOP_MIGRATE_ON_START",
+        "operations.rs::serve_without_migrating_needs_datacoop_migrate_first",
+    ),
+    (
+        "DATACOOP_SHUTDOWN_DRAIN_SECS",
+        "operations.rs::sigterm_drains_not_ready_first_then_exits",
+    ),
+    (
         "DATACOOP_LISTEN",
         "settings.rs::the_listen_address_is_where_it_listens",
     ),

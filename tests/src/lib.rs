@@ -14,8 +14,10 @@
 
 mod broker;
 mod postgres;
+mod proxy;
 mod receiver;
 
 pub use broker::{Broker, BrokerOptions, binary_path, run_datacoop};
-pub use postgres::TestPostgres;
+pub use postgres::{PrivatePostgres, TestPostgres};
+pub use proxy::TcpProxy;
 pub use receiver::{Arrival, Receiver, Reply};

@@ -108,3 +108,140 @@ mod tests {
         );
     }
 }
+
+/// A PostgreSQL server of a test's own, on a free loopback port, that the
+/// test may stop and start again (the shared server must stay up for the
+/// other tests). Started from the newest installation under
+/// `/usr/lib/postgresql`, as the `postgres` user when the tests run as
+/// root (the server refuses to run as root). Removed when dropped.
+#[derive(Debug)]
+pub struct PrivatePostgres {
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    port: u16,
+    as_postgres: bool,
+    server: Option<tokio::process::Child>,
+}
+
+impl PrivatePostgres {
+    /// Creates and starts a server; `None` without an installation.
+    pub async fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.path().join("bin"))
+            .filter(|bin| bin.join("initdb").exists())
+            .max()?;
+        let as_postgres = nix::unistd::geteuid().is_root();
+        let dir =
+            std::env::temp_dir().join(format!("datacoop-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&dir).expect("create the server's folder");
+        if as_postgres {
+            let status = std::process::Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "chown the server's folder to postgres");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = Self {
+            bin,
+            dir,
+            port,
+            as_postgres,
+            server: None,
+        };
+        let initdb = server
+            .command("initdb")
+            .args(["--auth=trust", "--username=postgres", "--no-sync", "-D"])
+            .arg(server.dir.join("data"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .expect("run initdb");
+        assert!(initdb.success(), "initdb failed");
+        server.restart().await;
+        Some(server)
+    }
+
+    fn command(&self, program: &str) -> tokio::process::Command {
+        let program = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut command = tokio::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            tokio::process::Command::new(program)
+        };
+        command.kill_on_drop(true);
+        command
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        let server = self
+            .command("postgres")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-p", &self.port.to_string()])
+            .arg("-k")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        self.server = Some(server);
+        for _ in 0..200 {
+            if PgConnection::connect(&self.url()).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the test's own PostgreSQL did not start");
+    }
+
+    /// Stops the server (fast shutdown: open connections are closed).
+    pub async fn stop(&mut self) {
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        let postmaster = std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|pid| pid.lines().next().and_then(|line| line.trim().parse().ok()));
+        if let Some(pid) = postmaster {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), server.wait()).await;
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        if self.server.is_some()
+            && let Ok(pid) = std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            && let Some(pid) = pid.lines().next().and_then(|line| line.trim().parse().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGQUIT,
+            );
+        }
+        // Give the server a moment to go before its folder does.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

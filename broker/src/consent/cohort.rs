@@ -606,7 +606,7 @@ impl Engine {
         owners: &[Owner],
         counted: bool,
     ) -> Result<Vec<Standing>, EngineError> {
-        let states = self.store.owner_states(owners).await?;
+        let states = self.store.known_owner_states(owners).await?;
         let mut standings = Vec::with_capacity(owners.len());
         for (owner, state) in owners.iter().zip(states) {
             let candidate = match owner {

@@ -943,7 +943,7 @@ impl Engine {
             .filter(|proxy| !states.contains_key(proxy))
             .collect();
         if !unknown.is_empty() {
-            let fetched = self.store.owner_states(&unknown).await?;
+            let fetched = self.store.known_owner_states(&unknown).await?;
             states.extend(unknown.into_iter().zip(fetched));
         }
         covering.retain(|(delegation, _)| {

@@ -104,11 +104,7 @@ async fn decide(
         &body.data_categories,
         &body.purpose,
     )?;
-    let outcome = state
-        .engine
-        .decide(&input, state.clock.now())
-        .await
-        .map_err(ApiError::internal)?;
+    let outcome = state.engine.decide(&input, state.clock.now()).await?;
     Ok(JsonResponse(outcome.to_wire()))
 }
 
@@ -141,10 +137,6 @@ async fn explain(
         &body.data_categories,
         &body.purpose,
     )?;
-    let outcome = state
-        .engine
-        .decide(&input, state.clock.now())
-        .await
-        .map_err(ApiError::internal)?;
+    let outcome = state.engine.decide(&input, state.clock.now()).await?;
     Ok(JsonResponse(outcome.to_wire()))
 }

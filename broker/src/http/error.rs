@@ -145,7 +145,22 @@ impl From<StoreError> for ApiError {
                 "",
                 format!("refused: the co-op allows at most {limit} {what}"),
             ),
+            // The database cannot be reached, so this process cannot tell
+            // whether what it holds is current: no answer from memory.
+            other if other.is_unavailable() => {
+                tracing::warn!(error = format!("{other:#}"), "database unavailable");
+                Self::Unavailable("the database is unavailable; try again shortly")
+            }
             other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::consent::EngineError> for ApiError {
+    fn from(error: crate::consent::EngineError) -> Self {
+        match error {
+            crate::consent::EngineError::Store(error) => Self::from(error),
+            other => Self::internal(other),
         }
     }
 }
@@ -157,7 +172,7 @@ impl From<crate::app::AppError> for ApiError {
             AppError::Invalid(errors) => Self::Validation(errors),
             AppError::Conflict(message) => Self::Conflict(message.to_owned()),
             AppError::Store(error) => Self::from(error),
-            AppError::Engine(error) => Self::internal(error),
+            AppError::Engine(error) => Self::from(error),
         }
     }
 }

@@ -33,29 +33,43 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// 200 once the database answers and the policies are loaded, 503 otherwise.
+/// 200 once the database answers, this process shows every change
+/// acknowledged so far (on PostgreSQL: it read the change feed's head and
+/// applied what it had not seen) and the policies are loaded; 503
+/// otherwise, and from the moment shutdown begins.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
         (status = 503, description = "Not ready; `checks` says why", body = Health),
     ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let database = match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+    let probe = async {
+        state.store.ping().await?;
+        state.store.current().await
+    };
+    let database = match tokio::time::timeout(READY_TIMEOUT, probe).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(error)) => {
             tracing::warn!(
                 error = format!("{error:#}"),
-                "readiness: database unreachable"
+                "readiness: database unreachable or changes unknown"
             );
             "unreachable".to_owned()
         }
         Err(_) => "timed out".to_owned(),
     };
-    let ready = database == "ok";
+    let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
+    let ready = database == "ok" && !draining;
     let checks = BTreeMap::from([
+        // "ok": the database answers and this process has applied every
+        // change acknowledged before the check.
         ("database".to_owned(), database),
         // The state cannot exist without loaded policies.
         ("policies".to_owned(), "ok".to_owned()),
+        (
+            "shutdown".to_owned(),
+            if draining { "draining" } else { "no" }.to_owned(),
+        ),
     ]);
     let (status, word) = if ready {
         (StatusCode::OK, "ok")

@@ -65,6 +65,9 @@ pub struct AppState {
     pub webhooks: WebhookPolicy,
     /// `DATACOOP_DP_BUDGET`: the epsilon each dataset may spend in all.
     pub dp_budget: f64,
+    /// Set once shutdown began: `/readyz` answers 503 while requests are
+    /// still served (`DATACOOP_SHUTDOWN_DRAIN_SECS`).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     vocabulary_document: Arc<datacoop_wire::Vocabulary>,
 }
 
@@ -116,6 +119,7 @@ impl AppState {
             log: Arc::new(log),
             webhooks: WebhookPolicy::default(),
             dp_budget: DEFAULT_DP_BUDGET,
+            draining: Arc::default(),
             vocabulary_document,
         })
     }

@@ -1,6 +1,30 @@
 //! Everything the two databases say differently, in one place. The rest
 //! of the SQL (`sql.rs`) is one text for both.
 
+/// The change feed's statements (PostgreSQL only; see
+/// `migrations/postgres/0011_change_feed.sql` and `store::mirror`).
+#[derive(Debug, Clone, Copy)]
+pub struct FeedSql {
+    /// Appends a batch's effects (`$1`, JSON) as the feed's next number,
+    /// drops rows more than 65,536 behind it (a replica further behind
+    /// loads everything again), and wakes the replicas
+    /// listening on `FEED_CHANNEL` at commit. Runs under the log head's
+    /// lock, so numbers follow commit order.
+    pub append: &'static str,
+    /// The feed's head, and the rows after position `$1`, at most `$2` of
+    /// them, in order: one query, one snapshot. Always at least one row
+    /// (the head's); a head with no rows after comes with NULLs.
+    pub since: &'static str,
+    /// The feed's head.
+    pub head: &'static str,
+    /// Moves the head with no row: every replica finds a gap and loads
+    /// everything again (after a bulk load, which writes no effects).
+    pub skip: &'static str,
+}
+
+/// The channel replicas `LISTEN` on to hear of new feed rows.
+pub const FEED_CHANNEL: &str = "datacoop_feed";
+
 /// The statement of `Store::owner_states`, around the one fragment that
 /// differs: how a JSON array of owner keys (`$1`) becomes rows `k(value)`.
 macro_rules! owner_states {
@@ -118,6 +142,8 @@ pub mod sqlite {
     /// (sqlx binds them to each statement in turn): a transaction's
     /// inserts go to the connection's thread in one trip.
     pub const STATEMENTS_PER_TRIP: bool = true;
+    /// No change feed: one process serves the file and sees every write.
+    pub const FEED: Option<super::FeedSql> = None;
 }
 
 /// PostgreSQL.
@@ -150,4 +176,18 @@ pub mod postgres {
     /// The extended query protocol takes one statement with parameters
     /// at a time.
     pub const STATEMENTS_PER_TRIP: bool = false;
+    /// The change feed replicas apply (`super::FeedSql`; the channel is
+    /// `super::FEED_CHANNEL`, spelled out: SQL texts are `&'static str`).
+    pub const FEED: Option<super::FeedSql> = Some(super::FeedSql {
+        append: "WITH head AS (UPDATE log_head SET feed_seq = feed_seq + 1 WHERE id = 1 RETURNING feed_seq), \
+                 added AS (INSERT INTO consent_feed (seq, effects) SELECT feed_seq, $1 FROM head RETURNING seq), \
+                 pruned AS (DELETE FROM consent_feed WHERE seq <= (SELECT feed_seq FROM head) - 65536 RETURNING seq) \
+                 SELECT pg_notify('datacoop_feed', seq::text) FROM added",
+        since: "SELECT h.feed_seq, f.seq, f.effects FROM log_head h \
+                LEFT JOIN LATERAL (SELECT seq, effects FROM consent_feed WHERE seq > $1 ORDER BY seq LIMIT $2) f ON TRUE \
+                WHERE h.id = 1 ORDER BY f.seq",
+        head: "SELECT feed_seq FROM log_head WHERE id = 1",
+        skip: "WITH head AS (UPDATE log_head SET feed_seq = feed_seq + 1 WHERE id = 1 RETURNING feed_seq) \
+               SELECT pg_notify('datacoop_feed', feed_seq::text) FROM head",
+    });
 }

@@ -9,8 +9,14 @@
 //! run one at a time (`writer`) in a task that outlives their request, so
 //! commit order is mirror order and a dropped request cannot skip it.
 //!
-//! PostgreSQL has no mirror: replicas write behind each other's backs, so
-//! every decision reads the database.
+//! On PostgreSQL each replica keeps a mirror too, but it is not told of
+//! other replicas' writes: every batch that changes mirrored facts appends
+//! its effects to the change feed (`consent_feed`, numbered by
+//! `log_head.feed_seq` under the log head's lock, so in commit order), and
+//! a replicated mirror answers only after `Store::sync` read the feed's
+//! head and applied what it had not seen (`apply_feed`). A gap in the feed
+//! (rows pruned past this replica's position, or a bulk load) makes the
+//! replica load everything again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
@@ -22,33 +28,95 @@ use crate::domain::{MemberId, RequesterClass, ThirdPartyId, ThirdPartyStatus};
 #[derive(Debug, Default)]
 pub struct Mirror {
     state: RwLock<Option<State>>,
+    /// Fed from the database's change feed (PostgreSQL) rather than by the
+    /// one process that writes (SQLite): `calls` then caches nothing, for
+    /// another replica's write would not reach it.
+    replicated: bool,
     /// Held from the start of a mirrored write until the mirror shows it.
     writer: tokio::sync::Mutex<()>,
+    /// Held while a replicated mirror loads everything: one load at a
+    /// time, however many decisions found it needed.
+    loading: tokio::sync::Mutex<()>,
     /// Tokens' third parties and subjects' members, forgotten whenever a
     /// write that may change them is shown.
     calls: super::cache::CallCache,
 }
 
 /// What a committed write changed of the mirrored facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     /// A member is in the co-op, accepting delegations or not.
     Member {
         id: MemberId,
         accepts_delegations: bool,
     },
-    Left(MemberId),
+    Left {
+        id: MemberId,
+    },
     /// A member ended a third party's subject: what calls remember of
     /// subjects is forgotten.
-    Disconnected(MemberId),
+    Disconnected {
+        id: MemberId,
+    },
     ThirdParty {
         id: ThirdPartyId,
         class: RequesterClass,
         status: ThirdPartyStatus,
     },
-    Persona(crate::domain::PersonaId),
+    Persona {
+        id: crate::domain::PersonaId,
+    },
     /// An owner's policy version, as the database now holds it.
-    Version(Owner, i64),
+    Version {
+        #[serde(with = "owner_key")]
+        owner: Owner,
+        version: i64,
+    },
+}
+
+/// An owner in the feed's JSON: its `key` (`member:ID`, `persona:ID`,
+/// `coop`).
+mod owner_key {
+    use crate::domain::rule::Owner;
+
+    pub fn serialize<S: serde::Serializer>(
+        owner: &Owner,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&owner.key())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Owner, D::Error> {
+        let key: String = serde::Deserialize::deserialize(deserializer)?;
+        let (kind, id) = key.split_once(':').unwrap_or((key.as_str(), ""));
+        Owner::from_parts(kind, id.to_owned())
+            .ok_or_else(|| serde::de::Error::custom("not an owner key"))
+    }
+}
+
+/// A batch's effects as the feed stores them.
+pub fn encode(effects: &[Effect]) -> String {
+    serde_json::to_string(effects).unwrap_or_default()
+}
+
+/// The effects of one feed row.
+pub fn decode(text: &str) -> Result<Vec<Effect>, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// What `Mirror::apply_feed` made of the rows it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedOutcome {
+    /// The mirror shows the feed up to this position.
+    Current(u64),
+    /// The rows do not follow on from the mirror's position (pruned, or a
+    /// bulk load numbered without rows): everything must be loaded again.
+    Gap,
+    /// Not loaded yet.
+    Unloaded,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +131,8 @@ struct State {
     /// Which owners' facts changed, in order: what lets the cohort engine
     /// keep its graph current (`Mirror::consent_changes`).
     journal: Journal,
+    /// The change feed's position this state shows (replicated only).
+    position: u64,
 }
 
 /// The owners whose consent facts (standing, version) changed, numbered
@@ -127,6 +197,18 @@ impl State {
 }
 
 impl Mirror {
+    /// A mirror fed from the database's change feed (PostgreSQL).
+    pub fn replicated() -> Self {
+        Self {
+            replicated: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn is_replicated(&self) -> bool {
+        self.replicated
+    }
+
     fn write(&self, change: impl FnOnce(&mut State)) {
         let mut guard = self
             .state
@@ -144,7 +226,16 @@ impl Mirror {
         members: Vec<(String, bool)>,
         personas: Vec<String>,
         versions: Vec<(Owner, i64)>,
+        position: u64,
     ) {
+        // The journal goes on numbering from where it was, and lists none of
+        // what came before: a reader of an older generation starts afresh.
+        let generation = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |state| state.journal.generation + 1);
         let mut state = State {
             third_parties: third_parties
                 .into_iter()
@@ -163,7 +254,12 @@ impl Mirror {
                 .collect(),
             personas: personas.into_iter().collect(),
             versions: HashMap::new(),
-            journal: Journal::default(),
+            journal: Journal {
+                generation,
+                kept_after: generation,
+                changes: std::collections::VecDeque::new(),
+            },
+            position,
         };
         for (owner, version) in &versions {
             state.set_version(owner, *version);
@@ -270,9 +366,56 @@ impl Mirror {
         self.writer.lock().await
     }
 
+    /// Waits for the turn to load everything (replicated).
+    pub async fn loading(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.loading.lock().await
+    }
+
     /// What third parties' calls read, from memory.
     pub fn calls(&self) -> &super::cache::CallCache {
         &self.calls
+    }
+
+    /// The call cache, where it may be used: only a mirror that sees every
+    /// write (SQLite) can forget what a write changes.
+    pub fn call_cache(&self) -> Option<&super::cache::CallCache> {
+        (!self.replicated).then_some(&self.calls)
+    }
+
+    /// The feed position the mirror shows; `None` until loaded.
+    pub fn position(&self) -> Option<u64> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|state| state.position)
+    }
+
+    /// Applies the feed's rows (`seq`, effects) read after `head` was
+    /// seen: those the mirror already shows are skipped, the rest must
+    /// follow on one by one. The mirror is current once its position
+    /// reaches `head`.
+    pub fn apply_feed(&self, head: u64, rows: Vec<(u64, Vec<Effect>)>) -> FeedOutcome {
+        let mut guard = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(state) = guard.as_mut() else {
+            return FeedOutcome::Unloaded;
+        };
+        for (seq, effects) in rows {
+            if seq <= state.position {
+                continue;
+            }
+            if seq != state.position + 1 {
+                return FeedOutcome::Gap;
+            }
+            apply_to(state, &effects);
+            state.position = seq;
+        }
+        // Short of `head`: rows are read a page at a time, the caller reads
+        // on from here (and a page that ends short of it is a gap).
+        FeedOutcome::Current(state.position.min(head.max(state.position)))
     }
 
     /// Shows what a write just committed.
@@ -280,47 +423,49 @@ impl Mirror {
         if effects.iter().any(|effect| {
             matches!(
                 effect,
-                Effect::ThirdParty { .. } | Effect::Left(_) | Effect::Disconnected(_)
+                Effect::ThirdParty { .. } | Effect::Left { .. } | Effect::Disconnected { .. }
             )
         }) {
             self.calls.forget();
         }
-        self.write(|state| {
-            for effect in effects {
-                match effect {
-                    Effect::Member {
-                        id,
-                        accepts_delegations,
-                    } => {
-                        let entry = state.members.entry(id.to_string()).or_default();
-                        entry.active = true;
-                        entry.accepts_delegations = *accepts_delegations;
-                        state.journal.note(Owner::Member(id.clone()));
-                    }
-                    Effect::Left(id) => {
-                        if let Some(entry) = state.members.get_mut(id.as_str()) {
-                            entry.active = false;
-                            entry.accepts_delegations = false;
-                        }
-                        state.journal.note(Owner::Member(id.clone()));
-                    }
-                    Effect::ThirdParty { id, class, status } => {
-                        state
-                            .third_parties
-                            .insert(id.to_string(), (*class, *status));
-                    }
-                    Effect::Persona(id) => {
-                        state.personas.insert(id.to_string());
-                        state.journal.note(Owner::Persona(id.clone()));
-                    }
-                    Effect::Disconnected(_) => {}
-                    Effect::Version(owner, version) => {
-                        state.set_version(owner, *version);
-                        state.journal.note(owner.clone());
-                    }
-                }
+        self.write(|state| apply_to(state, effects));
+    }
+}
+
+fn apply_to(state: &mut State, effects: &[Effect]) {
+    for effect in effects {
+        match effect {
+            Effect::Member {
+                id,
+                accepts_delegations,
+            } => {
+                let entry = state.members.entry(id.to_string()).or_default();
+                entry.active = true;
+                entry.accepts_delegations = *accepts_delegations;
+                state.journal.note(Owner::Member(id.clone()));
             }
-        });
+            Effect::Left { id } => {
+                if let Some(entry) = state.members.get_mut(id.as_str()) {
+                    entry.active = false;
+                    entry.accepts_delegations = false;
+                }
+                state.journal.note(Owner::Member(id.clone()));
+            }
+            Effect::ThirdParty { id, class, status } => {
+                state
+                    .third_parties
+                    .insert(id.to_string(), (*class, *status));
+            }
+            Effect::Persona { id } => {
+                state.personas.insert(id.to_string());
+                state.journal.note(Owner::Persona(id.clone()));
+            }
+            Effect::Disconnected { .. } => {}
+            Effect::Version { owner, version } => {
+                state.set_version(owner, *version);
+                state.journal.note(owner.clone());
+            }
+        }
     }
 }
 
@@ -336,7 +481,7 @@ mod tests {
     #[test]
     fn changes_show_at_once() {
         let mirror = Mirror::default();
-        mirror.load(Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        mirror.load(Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
         let member = MemberId::generate();
         let lab = ThirdPartyId::generate();
         let facts = mirror.facts(Some(&lab), Some(&member)).unwrap();
@@ -354,10 +499,19 @@ mod tests {
                 class: RequesterClass::Academic,
                 status: ThirdPartyStatus::Suspended,
             },
-            Effect::Version(Owner::Member(member.clone()), 2),
+            Effect::Version {
+                owner: Owner::Member(member.clone()),
+                version: 2,
+            },
             // An older version arriving late never moves a version back.
-            Effect::Version(Owner::Member(member.clone()), 1),
-            Effect::Version(Owner::Coop, 1),
+            Effect::Version {
+                owner: Owner::Member(member.clone()),
+                version: 1,
+            },
+            Effect::Version {
+                owner: Owner::Coop,
+                version: 1,
+            },
         ]);
         let facts = mirror.facts(Some(&lab), Some(&member)).unwrap();
         assert_eq!(
@@ -378,13 +532,17 @@ mod tests {
             vec![(member.to_string(), true)],
             Vec::new(),
             vec![(owner.clone(), 3)],
+            0,
         );
         let state = |mirror: &Mirror| mirror.owner_states(std::slice::from_ref(&owner)).unwrap()[0];
         assert!(state(&mirror).can_proxy);
         assert_eq!(state(&mirror).version, 3);
         mirror.apply(&[
-            Effect::Left(member.clone()),
-            Effect::Version(owner.clone(), 4),
+            Effect::Left { id: member.clone() },
+            Effect::Version {
+                owner: owner.clone(),
+                version: 4,
+            },
         ]);
         let facts = mirror.facts(None, Some(&member)).unwrap();
         assert!(!facts.member_active);
@@ -395,7 +553,7 @@ mod tests {
     #[test]
     fn the_journal_lists_what_changed_since_and_forgets_the_oldest() {
         let mirror = Mirror::default();
-        mirror.load(Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        mirror.load(Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
         let first = MemberId::generate();
         let second = MemberId::generate();
         mirror.apply(&[Effect::Member {
@@ -404,8 +562,11 @@ mod tests {
         }]);
         let since = mirror.consent_changes(u64::MAX).unwrap().generation;
         mirror.apply(&[
-            Effect::Version(Owner::Member(second.clone()), 1),
-            Effect::Left(first.clone()),
+            Effect::Version {
+                owner: Owner::Member(second.clone()),
+                version: 1,
+            },
+            Effect::Left { id: first.clone() },
         ]);
         let changes = mirror.consent_changes(since).unwrap();
         assert_eq!(changes.generation, since + 2);
@@ -422,10 +583,10 @@ mod tests {
         );
         // Past the journal's capacity, a reader that far behind starts afresh.
         for version in 0..=JOURNAL_CAPACITY {
-            mirror.apply(&[Effect::Version(
-                Owner::Member(second.clone()),
-                version as i64 + 2,
-            )]);
+            mirror.apply(&[Effect::Version {
+                owner: Owner::Member(second.clone()),
+                version: version as i64 + 2,
+            }]);
         }
         assert_eq!(mirror.consent_changes(since).unwrap().owners, None);
         let now = mirror.consent_changes(u64::MAX).unwrap().generation;
@@ -438,5 +599,95 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    fn versions(owner: &Owner, version: i64) -> Vec<Effect> {
+        vec![Effect::Version {
+            owner: owner.clone(),
+            version,
+        }]
+    }
+
+    #[test]
+    fn effects_read_back_as_written() {
+        let effects = vec![
+            Effect::Member {
+                id: MemberId::generate(),
+                accepts_delegations: true,
+            },
+            Effect::Left {
+                id: MemberId::generate(),
+            },
+            Effect::Disconnected {
+                id: MemberId::generate(),
+            },
+            Effect::ThirdParty {
+                id: ThirdPartyId::generate(),
+                class: RequesterClass::PublicBody,
+                status: ThirdPartyStatus::Suspended,
+            },
+            Effect::Persona {
+                id: crate::domain::PersonaId::generate(),
+            },
+            Effect::Version {
+                owner: Owner::Coop,
+                version: 7,
+            },
+            Effect::Version {
+                owner: Owner::Persona(crate::domain::PersonaId::generate()),
+                version: 2,
+            },
+        ];
+        assert_eq!(decode(&encode(&effects)).unwrap(), effects);
+        assert!(decode(r#"[{"effect": "version", "owner": "robot:1", "version": 1}]"#).is_err());
+    }
+
+    #[test]
+    fn a_replicated_mirror_applies_the_feed_in_order_and_finds_gaps() {
+        let mirror = Mirror::replicated();
+        assert!(mirror.call_cache().is_none());
+        assert_eq!(mirror.apply_feed(1, Vec::new()), FeedOutcome::Unloaded);
+        let member = Owner::Member(MemberId::generate());
+        mirror.load(
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            vec![(member.clone(), 1)],
+            10,
+        );
+        // Rows it already shows are skipped, the rest follow on.
+        let rows = vec![
+            (9, versions(&member, 99)),
+            (11, versions(&member, 2)),
+            (12, versions(&member, 3)),
+        ];
+        assert_eq!(mirror.apply_feed(12, rows), FeedOutcome::Current(12));
+        assert_eq!(
+            mirror.owner_states(std::slice::from_ref(&member)).unwrap()[0].version,
+            3
+        );
+        // Two readers racing with the same rows: the second changes nothing.
+        assert_eq!(
+            mirror.apply_feed(12, vec![(12, versions(&member, 3))]),
+            FeedOutcome::Current(12)
+        );
+        // A page that stops short of the head: current as far as it goes.
+        assert_eq!(
+            mirror.apply_feed(20, vec![(13, versions(&member, 4))]),
+            FeedOutcome::Current(13)
+        );
+        // A row that does not follow on (14 was pruned): a gap.
+        assert_eq!(
+            mirror.apply_feed(20, vec![(15, versions(&member, 6))]),
+            FeedOutcome::Gap
+        );
+        assert_eq!(mirror.position(), Some(13));
+        // Loading again keeps the journal's numbering going, listing none of
+        // what came before.
+        let before = mirror.consent_changes(u64::MAX).unwrap().generation;
+        mirror.load(Vec::new(), Vec::new(), Vec::new(), Vec::new(), 20);
+        let after = mirror.consent_changes(before).unwrap();
+        assert_eq!(after.owners, None);
+        assert!(after.generation > before);
     }
 }

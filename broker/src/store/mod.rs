@@ -79,6 +79,28 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database could not be reached or did not answer in time (not a
+    /// refusal of the query): 503, try again.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(error) => {
+                matches!(
+                    error,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::Protocol(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                ) || matches!(error, sqlx::Error::Database(db)
+                // PostgreSQL's class 57 (operator intervention: shutting
+                // down, cannot connect now) and 08 (connection exception).
+                if db.code().is_some_and(|code| code.starts_with("57") || code.starts_with("08")))
+            }
+            _ => false,
+        }
+    }
+
     /// Maps unique-key violations to `Conflict`, the one place that does.
     pub(crate) fn from_write(error: sqlx::Error) -> Self {
         match &error {
@@ -97,6 +119,16 @@ pub type Seq = i64;
 pub trait Store: Send + Sync + Debug {
     /// Applies the migrations this binary carries that the database lacks.
     async fn migrate(&self) -> StoreResult<()>;
+
+    /// Makes sure what decisions read in memory shows every change
+    /// acknowledged so far, by any replica: on PostgreSQL, reads the change
+    /// feed's head and applies what this replica has not seen (loading
+    /// everything the first time); an error means this replica cannot tell
+    /// whether it is current.
+    async fn current(&self) -> StoreResult<()>;
+
+    /// The migrations this binary carries that the database lacks.
+    async fn pending_migrations(&self) -> StoreResult<Vec<i64>>;
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
@@ -181,6 +213,12 @@ pub trait Store: Send + Sync + Debug {
     /// as a proxy now (a persona that exists; a member still in the co-op
     /// who accepts delegations).
     async fn owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>>;
+
+    /// `owner_states` as of the last `decision_facts`, `consent_changes`
+    /// or `current` (on PostgreSQL those read the change feed; this reads
+    /// nothing more): a decision's walk reads its proxies here, so a
+    /// decision costs one query however long its chain.
+    async fn known_owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>>;
 
     /// A dataset by id.
     async fn dataset(&self, id: &str) -> StoreResult<Option<crate::domain::dataset::Dataset>>;
@@ -670,7 +708,15 @@ pub struct Limits {
     pub delegations_per_member: u64,
     /// The member's stored values together, serialized.
     pub data_bytes_per_member: u64,
+    /// Connections one process keeps to PostgreSQL (or reads SQLite on,
+    /// beside its one writer).
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before failing (503).
+    pub acquire_timeout: std::time::Duration,
 }
+
+/// The default of `DATACOOP_DATABASE_MAX_CONNECTIONS`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -678,6 +724,8 @@ impl Default for Limits {
             rules_per_owner: 1_000,
             delegations_per_member: 100,
             data_bytes_per_member: 1024 * 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -1193,8 +1241,19 @@ pub async fn connect_with(url: &str, limits: Limits) -> StoreResult<Arc<dyn Stor
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url, limits).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url, limits).await?))
+        Ok(Arc::new(PgStore::connect(url, limits, true).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }
+}
+
+/// Opens a PostgreSQL database like `connect_with`, but without the task
+/// that applies the change feed as soon as another replica announces a
+/// commit: every decision then catches up by itself, in its one query.
+/// Tests use it to show that correctness never depends on that task.
+pub async fn connect_postgres_without_listener(
+    url: &str,
+    limits: Limits,
+) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(PgStore::connect(url, limits, false).await?))
 }

@@ -404,3 +404,6 @@ pub const BUILDS_OF_MEMBER: &str = "SELECT b.id, d.id, d.name, d.definition, l.t
     WHERE m.id = $1 ORDER BY b.seq DESC";
 pub const FORGET_MEMBER_BUILDS: &str =
     "DELETE FROM build_members WHERE member_seq IN (SELECT seq FROM members WHERE id = $1)";
+
+/// The migrations the database has applied (sqlx's own table).
+pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success";

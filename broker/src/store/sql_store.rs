@@ -62,7 +62,7 @@ macro_rules! sql_store {
                     .bind(owner.id())
                     .fetch_one(&mut *tx)
                     .await?;
-                effects.push(Effect::Version(owner.clone(), version));
+                effects.push(Effect::Version { owner: owner.clone(), version });
                 Ok(())
             }
 
@@ -524,7 +524,9 @@ macro_rules! sql_store {
                 batch: Vec<$crate::store::group::Job>,
                 peaks: &mut Option<$crate::store::group::Peaks>,
             ) {
-                let _turn = match &self.mirror {
+                // A replicated mirror is not written here: it applies the
+                // feed, as every other replica's does.
+                let _turn = match self.mirror.as_deref().filter(|mirror| !mirror.is_replicated()) {
                     Some(mirror) => Some(mirror.writer().await),
                     None => None,
                 };
@@ -587,6 +589,13 @@ macro_rules! sql_store {
                             self.commit_one(&mut tx, job, &mut state).await?;
                         }
                     }
+                    if let Some(feed) = $dialect::FEED.filter(|_| !state.effects.is_empty()) {
+                        statements.send(&mut tx).await?;
+                        sqlx::query(feed.append)
+                            .bind($crate::store::mirror::encode(&state.effects))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     if state.size != head {
                         let [before, after] = sql::SET_LOG_SIZE_AROUND;
                         statements.next().push(before).push_bind(state.size).push(after);
@@ -619,7 +628,7 @@ macro_rules! sql_store {
                     }
                     return;
                 }
-                if let Some(mirror) = &self.mirror {
+                if let Some(mirror) = self.mirror.as_deref().filter(|mirror| !mirror.is_replicated()) {
                     mirror.apply(&state.effects);
                 }
                 self.group.signal_commit();
@@ -857,7 +866,7 @@ macro_rules! sql_store {
                             .bind(owner.id())
                             .execute(&mut *tx)
                             .await?;
-                        effects.push(Effect::Left(member));
+                        effects.push(Effect::Left { id: member });
                         Ok(Applied::Done)
                     }
                     Change::ApproveThirdParty {
@@ -952,7 +961,7 @@ macro_rules! sql_store {
                         Self::bump(tx, &owner, effects).await?;
                         Self::within("rules of one owner", 0, rules.len(), self.limits.rules_per_owner)?;
                         Self::insert_rules(tx, &rules).await?;
-                        effects.push(Effect::Persona(persona.id));
+                        effects.push(Effect::Persona { id: persona.id });
                         Ok(Applied::Done)
                     }
                     Change::Delegate { delegation } => {
@@ -1017,7 +1026,7 @@ macro_rules! sql_store {
                         if deleted == 0 {
                             return Ok(Applied::Missing);
                         }
-                        effects.push(Effect::Disconnected(member));
+                        effects.push(Effect::Disconnected { id: member });
                         Ok(Applied::Done)
                     }
                     Change::SetWebhook {
@@ -1279,10 +1288,23 @@ macro_rules! sql_store {
                 Ok(Applied::ThirdParty(third_party))
             }
 
-            /// Fills the mirror (SQLite) from the database.
+            /// Fills the mirror from the database. A replicated mirror
+            /// starts at the feed's head read first: whatever the loads
+            /// below see of later changes, the feed's rows after that head
+            /// apply them again, and each effect sets what it names to the
+            /// database's value (versions only ever rise), so once the
+            /// mirror has applied the feed up to a later head it shows that
+            /// head's state.
             async fn load_mirror(&self) -> StoreResult<()> {
                 let Some(mirror) = &self.mirror else {
                     return Ok(());
+                };
+                let position = match $dialect::FEED {
+                    Some(feed) => {
+                        let head: i64 = sqlx::query_scalar(feed.head).fetch_one(&self.pool).await?;
+                        u64::try_from(head).map_err(|_| StoreError::Corrupt("a negative feed head".to_owned()))?
+                    }
+                    None => 0,
                 };
                 let third_parties = sqlx::query_as::<_, (String, String, String)>(sql::ALL_THIRD_PARTY_FACTS)
                     .fetch_all(&self.pool)
@@ -1305,8 +1327,64 @@ macro_rules! sql_store {
                     .fetch_all(&self.pool)
                     .await?;
                 let versions = $crate::store::Store::all_policy_versions(self).await?;
-                mirror.load(third_parties, members, personas, versions);
+                mirror.load(third_parties, members, personas, versions, position);
                 Ok(())
+            }
+
+            /// Brings a replicated mirror up to the feed's head, read now:
+            /// one query when nothing was missed (the head and the rows
+            /// after the mirror's position, in one snapshot), a page more
+            /// for every 512 rows behind, everything loaded again after a
+            /// gap. Once it returns, the mirror shows every change
+            /// acknowledged before it was called. A mirror of the embedded
+            /// store is always current.
+            async fn sync_feed(&self) -> StoreResult<()> {
+                use $crate::store::mirror::FeedOutcome;
+                const PAGE: usize = 512;
+                let (Some(mirror), Some(feed)) = (self.mirror.as_deref(), $dialect::FEED) else {
+                    return Ok(());
+                };
+                loop {
+                    let Some(position) = mirror.position() else {
+                        let _loading = mirror.loading().await;
+                        if mirror.position().is_none() {
+                            self.load_mirror().await?;
+                        }
+                        continue;
+                    };
+                    let rows = sqlx::query_as::<_, (i64, Option<i64>, Option<String>)>(feed.since)
+                        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                        .bind(PAGE as i64)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let head = rows
+                        .first()
+                        .and_then(|(head, _, _)| u64::try_from(*head).ok())
+                        .ok_or_else(|| StoreError::Corrupt("no feed head".to_owned()))?;
+                    let mut applied = Vec::with_capacity(rows.len());
+                    for (_, seq, effects) in rows {
+                        if let (Some(seq), Some(effects)) = (seq, effects) {
+                            let effects = $crate::store::mirror::decode(&effects)
+                                .map_err(|error| StoreError::Corrupt(format!("feed row {seq}: {error}")))?;
+                            applied.push((u64::try_from(seq).unwrap_or(0), effects));
+                        }
+                    }
+                    let full_page = applied.len() == PAGE;
+                    match mirror.apply_feed(head, applied) {
+                        FeedOutcome::Current(now) if now >= head => return Ok(()),
+                        FeedOutcome::Current(_) if full_page => {}
+                        FeedOutcome::Current(_) | FeedOutcome::Gap => {
+                            // Rows this replica needs are gone: load anew,
+                            // once, however many decisions found the gap.
+                            let _loading = mirror.loading().await;
+                            if mirror.position() == Some(position) || mirror.position().is_none() {
+                                tracing::warn!(position, head, "the change feed has a gap here: loading every fact again");
+                                self.load_mirror().await?;
+                            }
+                        }
+                        FeedOutcome::Unloaded => {}
+                    }
+                }
             }
 
             async fn bulk_load_now(self, bulk: Bulk) -> StoreResult<()> {
@@ -1315,7 +1393,7 @@ macro_rules! sql_store {
                 // Alone in the log: no batch of changes appends meanwhile.
                 let mut commit = self.group.turn().await;
                 *commit = None;
-                let _turn = match &self.mirror {
+                let _turn = match self.mirror.as_deref().filter(|mirror| !mirror.is_replicated()) {
                     Some(mirror) => Some(mirror.writer().await),
                     None => None,
                 };
@@ -1464,6 +1542,10 @@ macro_rules! sql_store {
                         .map_err(StoreError::from_write)?;
                 }
                 log.finish(&mut tx).await?;
+                if let Some(feed) = $dialect::FEED {
+                    // No effects were written: every replica loads anew.
+                    sqlx::query(feed.skip).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 self.load_mirror().await
             }
@@ -1610,8 +1692,35 @@ macro_rules! sql_store {
         impl $crate::store::Store for $store {
             async fn migrate(&self) -> StoreResult<()> {
                 $migrator.run(&self.pool).await?;
-                self.load_mirror().await?;
+                // A replicated mirror loads when first needed (`current`):
+                // `datacoop migrate` has no use for it.
+                if self.mirror.as_deref().is_some_and(|mirror| !mirror.is_replicated()) {
+                    self.load_mirror().await?;
+                }
                 Ok(())
+            }
+
+            async fn current(&self) -> StoreResult<()> {
+                if self.mirror.as_deref().is_some_and(|mirror| mirror.position().is_none() && !mirror.is_replicated()) {
+                    self.load_mirror().await?;
+                }
+                self.sync_feed().await
+            }
+
+            async fn pending_migrations(&self) -> StoreResult<Vec<i64>> {
+                let applied: std::collections::HashSet<i64> =
+                    match sqlx::query_scalar::<_, i64>(sql::APPLIED_MIGRATIONS).fetch_all(&self.pool).await {
+                        Ok(applied) => applied.into_iter().collect(),
+                        // No migrations table yet: nothing applied.
+                        Err(sqlx::Error::Database(_)) => std::collections::HashSet::new(),
+                        Err(error) => return Err(error.into()),
+                    };
+                Ok($migrator
+                    .iter()
+                    .filter(|migration| !migration.migration_type.is_down_migration())
+                    .map(|migration| migration.version)
+                    .filter(|version| !applied.contains(version))
+                    .collect())
             }
 
             async fn ping(&self) -> StoreResult<()> {
@@ -1755,6 +1864,7 @@ macro_rules! sql_store {
                 requester: Option<&$crate::domain::ThirdPartyId>,
                 member: Option<&$crate::domain::MemberId>,
             ) -> StoreResult<DecisionFacts> {
+                self.sync_feed().await?;
                 if let Some(facts) = self
                     .mirror
                     .as_ref()
@@ -1829,6 +1939,11 @@ macro_rules! sql_store {
             }
 
             async fn owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>> {
+                self.sync_feed().await?;
+                self.known_owner_states(owners).await
+            }
+
+            async fn known_owner_states(&self, owners: &[Owner]) -> StoreResult<Vec<OwnerState>> {
                 if let Some(states) = self
                     .mirror
                     .as_ref()
@@ -1987,6 +2102,7 @@ macro_rules! sql_store {
                 &self,
                 since: u64,
             ) -> StoreResult<Option<$crate::store::ConsentChanges>> {
+                self.sync_feed().await?;
                 Ok(self.mirror.as_ref().and_then(|mirror| mirror.consent_changes(since)))
             }
 
@@ -2091,7 +2207,7 @@ macro_rules! sql_store {
                 token: &$crate::credentials::TokenHash,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<Option<$crate::domain::ThirdParty>> {
-                let calls = self.mirror.as_deref().map($crate::store::mirror::Mirror::calls);
+                let calls = self.mirror.as_deref().and_then($crate::store::mirror::Mirror::call_cache);
                 if let Some(known) = calls.and_then(|calls| calls.token(token, now)) {
                     return Ok(Some(known));
                 }
@@ -2175,7 +2291,7 @@ macro_rules! sql_store {
                 &self,
                 member: &$crate::domain::MemberId,
             ) -> StoreResult<Vec<(String, String)>> {
-                let calls = self.mirror.as_deref().map($crate::store::mirror::Mirror::calls);
+                let calls = self.mirror.as_deref().and_then($crate::store::mirror::Mirror::call_cache);
                 if let Some(known) = calls.and_then(|calls| calls.data(member)) {
                     return Ok(known.as_ref().clone());
                 }
@@ -2350,7 +2466,7 @@ macro_rules! sql_store {
                 third_party: &$crate::domain::ThirdPartyId,
                 subject: &str,
             ) -> StoreResult<Option<$crate::domain::MemberId>> {
-                let calls = self.mirror.as_deref().map($crate::store::mirror::Mirror::calls);
+                let calls = self.mirror.as_deref().and_then($crate::store::mirror::Mirror::call_cache);
                 if let Some(known) = calls.and_then(|calls| calls.subject(third_party, subject)) {
                     return Ok(Some(known));
                 }

@@ -61,7 +61,8 @@ impl SqliteStore {
             Some(Arc::new(lock(options.get_filename())?))
         };
         let pool_options = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 8 })
+            .max_connections(if in_memory { 1 } else { limits.max_connections })
+            .acquire_timeout(limits.acquire_timeout)
             .min_connections(u32::from(in_memory))
             .idle_timeout(if in_memory {
                 None

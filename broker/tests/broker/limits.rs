@@ -17,6 +17,8 @@ const LIMITS: Limits = Limits {
     rules_per_owner: 3,
     delegations_per_member: 2,
     data_bytes_per_member: 100,
+    max_connections: datacoop_broker::store::DEFAULT_MAX_CONNECTIONS,
+    acquire_timeout: std::time::Duration::from_secs(10),
 };
 
 fn rule(purpose: &str) -> Value {

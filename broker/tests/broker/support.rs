@@ -76,6 +76,27 @@ impl TestApp {
         replica
     }
 
+    /// A second replica on the same PostgreSQL database whose store has no
+    /// listener keeping its mirror warm: each of its decisions must catch
+    /// up with the change feed by itself.
+    pub async fn replica_without_listener(&self) -> Self {
+        let store = store::connect_postgres_without_listener(
+            &self.database.url(),
+            store::Limits::default(),
+        )
+        .await
+        .unwrap();
+        let replica = Self::on_store(
+            Arc::clone(&self.database),
+            HttpLimits::default(),
+            store,
+            |state| state,
+        )
+        .await;
+        replica.clock.set(self.clock.now());
+        replica
+    }
+
     pub async fn on(database: Arc<Database>, limits: HttpLimits) -> Self {
         Self::with_store_limits(database, limits, store::Limits::default()).await
     }
@@ -100,7 +121,18 @@ impl TestApp {
         let store = store::connect_with(&database.url(), store_limits)
             .await
             .unwrap();
+        Self::on_store(database, limits, store, configure).await
+    }
+
+    async fn on_store(
+        database: Arc<Database>,
+        limits: HttpLimits,
+        store: Arc<dyn Store>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Self {
         store.migrate().await.unwrap();
+        // As `datacoop serve` does: what decisions read, loaded first.
+        store.current().await.unwrap();
         let clock = Arc::new(ManualClock::new(start_of_test()));
         let state = AppState::new(
             Arc::clone(&store),
