@@ -186,6 +186,12 @@ async fn run() {
     let started = Instant::now();
     let store = store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
+    // As `datacoop serve`: what decisions read, loaded into memory while
+    // the engine compiles every slice.
+    let loading = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move { store.current().await }
+    });
     let state = AppState::new(
         Arc::clone(&store),
         Arc::new(SystemClock),
@@ -195,6 +201,7 @@ async fn run() {
     )
     .await
     .unwrap();
+    loading.await.unwrap().unwrap();
     let startup = started.elapsed();
     println!(
         "start-up (connect, migrate, load, compile): {:.2} s; resident memory {:.0} MiB (before {:.0} MiB)",

@@ -22,9 +22,17 @@
 //! the bounded secret verifications stand between the flood and the
 //! memory), once with the defaults of `datacoop serve`. Loopback only.
 //!
+//! The `freshness` scenario (PostgreSQL only, `BENCH_POSTGRES_URL`, a
+//! server URL; a fresh database is created): three replicas (three stores,
+//! engines and routers in this process, each on its own port, each with
+//! the change feed's listener) serve `POST /v1/decisions` under wrk, first
+//! alone, then while a writer makes `BENCH_WRITES_PER_SEC` (default 100)
+//! consent changes a second through them in turn (a member's rule created,
+//! then deleted): what every replica obeying every change at once costs.
+//!
 //! `cargo bench -p datacoop-broker --bench http` runs every scenario;
-//! `cargo bench -p datacoop-broker --bench http -- decisions` or
-//! `-- token-flood` runs one.
+//! `cargo bench -p datacoop-broker --bench http -- decisions`,
+//! `-- token-flood` or `-- freshness` runs one.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -173,6 +181,9 @@ fn main() {
     }
     if selected("token-flood") {
         runtime.block_on(token_flood());
+    }
+    if selected("freshness") {
+        runtime.block_on(freshness());
     }
 }
 
@@ -701,4 +712,211 @@ async fn token_flood() {
             flood.label
         );
     }
+}
+
+/// Three replicas on one PostgreSQL database, wrk on each at once, with
+/// and without a writer making changes through them.
+async fn freshness() {
+    use sqlx::{Connection as _, Executor as _};
+    let Ok(server) = std::env::var("BENCH_POSTGRES_URL") else {
+        println!("freshness: skipped (set BENCH_POSTGRES_URL to a PostgreSQL server URL)");
+        return;
+    };
+    let members = env_number("BENCH_MEMBERS", 1000);
+    let seconds = env_number("BENCH_SECONDS", 10);
+    let writes_per_second = env_number("BENCH_WRITES_PER_SEC", 100);
+    let name = format!("datacoop_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&name);
+    let url = url.to_string();
+    let mut addresses = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        let store = store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store.current().await.unwrap();
+        let state = AppState::new(
+            Arc::clone(&store),
+            Arc::new(SystemClock),
+            Policies::built_in().unwrap(),
+            TokenHash::of(ADMIN),
+            datacoop_broker::consent::DEFAULT_MAX_DELEGATION_DEPTH,
+        )
+        .await
+        .unwrap();
+        let app = router_with(state, HttpLimits::default(), Router::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addresses.push(listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        stores.push(store);
+    }
+    let http = reqwest::Client::new();
+    let post = |address: std::net::SocketAddr, path: &str, token: &str, body: serde_json::Value| {
+        http.post(format!("http://{address}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let lab: serde_json::Value = post(
+        addresses[0],
+        "/v1/third-parties",
+        ADMIN,
+        serde_json::json!({"name": "Bench Lab", "class": "academic"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let rule = serde_json::json!({"effect": "allow", "action": "access",
+        "requester": {"class": "academic"}, "data_categories": ["health"], "purposes": ["research"]});
+    print!("seeding {members} members with one rule each through the replicas ... ");
+    let mut bodies = Vec::with_capacity(members);
+    let mut tokens = Vec::with_capacity(members);
+    for index in 0..members {
+        let address = addresses[index % 3];
+        let member: serde_json::Value = post(
+            address,
+            "/v1/members",
+            ADMIN,
+            serde_json::json!({"registry": "public"}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let token = member["token"].as_str().unwrap().to_owned();
+        let created = post(address, "/v1/me/rules", &token, rule.clone())
+            .await
+            .unwrap();
+        assert!(created.status().is_success());
+        bodies.push(
+            serde_json::json!({"member": member["id"], "requester": lab["id"], "action": "access",
+                "data_categories": ["health"], "purpose": "research"})
+            .to_string(),
+        );
+        tokens.push(token);
+    }
+    println!("done");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("decisions.lua");
+    lua_script(&script, "/v1/decisions", ADMIN, &bodies);
+    let script = script.display().to_string();
+    let measure = |addresses: Vec<std::net::SocketAddr>, script: String| async move {
+        let runs: Vec<_> = addresses
+            .into_iter()
+            .map(|address| {
+                let script = script.clone();
+                tokio::task::spawn_blocking(move || {
+                    wrk(&format!("http://{address}"), &script, seconds)
+                })
+            })
+            .collect();
+        let mut measured = Vec::new();
+        for run in runs {
+            measured.push(run.await.unwrap());
+        }
+        measured
+    };
+    let alone = measure(addresses.clone(), script.clone()).await;
+    // The writers: at the rate asked, a member's rule is created through
+    // one replica and deleted through the next (two changes), each pair in
+    // a task of its own so slow answers under load do not slow the rate.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let changed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = tokio::spawn({
+        let stop = Arc::clone(&stop);
+        let changed = Arc::clone(&changed);
+        let http = http.clone();
+        let addresses = addresses.clone();
+        let tokens = Arc::new(tokens);
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(
+                2.0 / writes_per_second as f64,
+            ));
+            let mut pairs = tokio::task::JoinSet::new();
+            let mut next = 0_usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tick.tick().await;
+                let (http, tokens, changed) =
+                    (http.clone(), Arc::clone(&tokens), Arc::clone(&changed));
+                let (create, delete) = (addresses[next % 3], addresses[(next + 1) % 3]);
+                let member = next % tokens.len();
+                next += 1;
+                pairs.spawn(async move {
+                    let created: serde_json::Value = http
+                        .post(format!("http://{create}/v1/me/rules"))
+                        .bearer_auth(&tokens[member])
+                        .json(&serde_json::json!({"effect": "deny", "action": "access",
+                            "requester": "*", "data_categories": ["health"], "purposes": ["research"]}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let id = created["id"].as_str().unwrap();
+                    let deleted = http
+                        .delete(format!("http://{delete}/v1/me/rules/{id}"))
+                        .bearer_auth(&tokens[member])
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(deleted.status().is_success());
+                    changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                });
+            }
+            while pairs.join_next().await.is_some() {}
+        }
+    });
+    let started = std::time::Instant::now();
+    let writing = measure(addresses.clone(), script).await;
+    let elapsed = started.elapsed();
+    let written = changed.load(std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    let rate = written as f64 / elapsed.as_secs_f64();
+    let total = |runs: &[Measured]| runs.iter().map(|run| run.requests_per_second).sum::<f64>();
+    println!(
+        "\nPostgreSQL, three replicas in one process, {members} members, wrk -t2 -c32 -d{seconds}s on each at once\n"
+    );
+    println!("| | decisions/s (sum of 3) | p50 / p99 per replica |");
+    println!("|---|---|---|");
+    for (label, runs) in [
+        ("no writes", &alone),
+        (
+            &*format!("{rate:.0} changes/s through the replicas"),
+            &writing,
+        ),
+    ] {
+        let latencies: Vec<String> = runs
+            .iter()
+            .map(|run| format!("{} / {}", run.p50, run.p99))
+            .collect();
+        println!(
+            "| {label} | {:.0} | {} |",
+            total(runs),
+            latencies.join("; ")
+        );
+    }
+    println!(
+        "\ncost of freshness: {:.1} % fewer decisions",
+        100.0 * (1.0 - total(&writing) / total(&alone))
+    );
+    for store in stores {
+        store.close().await;
+    }
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
 }

@@ -65,11 +65,13 @@ impl Application {
                  (DATACOOP_MIGRATE_ON_START is false)"
             );
         }
-        // Everything decisions read, in memory before the first request.
-        store
-            .current()
-            .await
-            .context("cannot load the co-op's consent facts")?;
+        // Everything decisions read, in memory before the first request,
+        // loaded while the engine compiles every slice (the database does
+        // most of the one, this process the other).
+        let loading = tokio::spawn({
+            let store = Arc::clone(&store);
+            async move { store.current().await }
+        });
         let admin = settle_admin_token(store.as_ref(), settings.admin_token.as_ref()).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -103,6 +105,10 @@ impl Application {
             allow_insecure: settings.allow_insecure_webhooks,
             deletion_grace: settings.deletion_grace(),
         });
+        loading
+            .await
+            .context("loading the co-op's consent facts stopped")?
+            .context("cannot load the co-op's consent facts")?;
         let workers = crate::webhook::Workers::spawn(
             Arc::clone(&store),
             Arc::clone(&state.engine),

@@ -889,6 +889,13 @@ fn add_common_responses(doc: &mut Value) -> Result<(), DocumentError> {
         problem("The request took longer than the server allows", "Problem"),
     );
     responses.insert("TooManyRequests".to_owned(), limited);
+    responses.insert(
+        "Unavailable".to_owned(),
+        problem(
+            "The database cannot be reached (or no connection came free in time), so this replica cannot tell whether what it holds is current; nothing changed; try again",
+            "Problem",
+        ),
+    );
     responses.insert("Unauthorized".to_owned(), unauthorized);
     responses.insert(
         "Invalid".to_owned(),
@@ -927,6 +934,11 @@ fn add_common_responses(doc: &mut Value) -> Result<(), DocumentError> {
             responses
                 .entry("422")
                 .or_insert_with(|| response_ref("Invalid"));
+            if !matches!(path.as_str(), "/healthz" | "/metrics" | "/openapi.json") {
+                responses
+                    .entry("503")
+                    .or_insert_with(|| response_ref("Unavailable"));
+            }
             if bearer {
                 responses
                     .entry("429")

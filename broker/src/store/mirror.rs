@@ -37,6 +37,8 @@ pub struct Mirror {
     /// Held while a replicated mirror loads everything: one load at a
     /// time, however many decisions found it needed.
     loading: tokio::sync::Mutex<()>,
+    /// Catching up with the change feed, shared (`catch_up`).
+    rounds: Rounds,
     /// Tokens' third parties and subjects' members, forgotten whenever a
     /// write that may change them is shown.
     calls: super::cache::CallCache,
@@ -193,6 +195,53 @@ impl State {
             Owner::Persona(_) | Owner::Coop => self.versions.entry(owner.clone()).or_insert(0),
         };
         *held = (*held).max(version);
+    }
+}
+
+/// Rounds of catching up with the change feed, shared by the decisions
+/// waiting for one (as group commit shares a commit): a decision needs a
+/// round that *started* after it arrived (its query's snapshot then holds
+/// every change acknowledged before), and every decision that arrived
+/// while one round was in flight is served by the next. Under load a
+/// replica sends one query per round, not one per decision.
+#[derive(Debug, Default)]
+struct Rounds {
+    state: std::sync::Mutex<RoundState>,
+    finished: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct RoundState {
+    started: u64,
+    in_flight: bool,
+    /// The last round that ended, and the last that ended well.
+    ended: u64,
+    succeeded: u64,
+}
+
+/// Ends a round when its runner is done or dropped (a request cancelled
+/// mid-query): the waiters are woken, and a dropped round counts as failed.
+struct Running<'a> {
+    rounds: &'a Rounds,
+    round: u64,
+    succeeded: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        {
+            let mut state = self
+                .rounds
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state.in_flight = false;
+            state.ended = state.ended.max(self.round);
+            if self.succeeded {
+                state.succeeded = state.succeeded.max(self.round);
+            }
+        }
+        self.rounds.finished.notify_waiters();
     }
 }
 
@@ -364,6 +413,59 @@ impl Mirror {
     /// guard's holder has applied its effects.
     pub async fn writer(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.writer.lock().await
+    }
+
+    /// Runs `round` (reading the feed and applying it) or waits for a round
+    /// someone else started after this call began, whichever comes first;
+    /// `Err(StoreError::Stale)` when the round this call needed failed.
+    pub async fn catch_up<F, Fut>(&self, round: F) -> super::StoreResult<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = super::StoreResult<()>>,
+    {
+        let lock = || {
+            self.rounds
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let needed = lock().started + 1;
+        let mut round = Some(round);
+        loop {
+            let finished = self.rounds.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            let mine = {
+                let mut state = lock();
+                if state.succeeded >= needed {
+                    return Ok(());
+                }
+                if state.ended >= needed {
+                    return Err(super::StoreError::Stale);
+                }
+                if state.in_flight {
+                    None
+                } else {
+                    state.started += 1;
+                    state.in_flight = true;
+                    Some(state.started)
+                }
+            };
+            if let Some(mine) = mine {
+                let mut running = Running {
+                    rounds: &self.rounds,
+                    round: mine,
+                    succeeded: false,
+                };
+                let Some(round) = round.take() else {
+                    return Err(super::StoreError::Stale);
+                };
+                let outcome = round().await;
+                running.succeeded = outcome.is_ok();
+                return outcome;
+            }
+            finished.await;
+        }
     }
 
     /// Waits for the turn to load everything (replicated).
@@ -689,5 +791,68 @@ mod tests {
         let after = mirror.consent_changes(before).unwrap();
         assert_eq!(after.owners, None);
         assert!(after.generation > before);
+    }
+
+    #[tokio::test]
+    async fn rounds_are_shared_and_a_dropped_round_frees_the_waiters() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let mirror = std::sync::Arc::new(Mirror::replicated());
+        // A round whose caller gives up mid-query ends as failed; the next
+        // caller runs a round of its own.
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            mirror.catch_up(std::future::pending::<crate::store::StoreResult<()>>),
+        )
+        .await;
+        assert!(dropped.is_err());
+        let rounds = std::sync::Arc::new(AtomicUsize::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        // One slow round in flight; callers arriving meanwhile wait for the
+        // next round, which one of them runs for all.
+        let first = tokio::spawn({
+            let (mirror, rounds, mut released) = (
+                std::sync::Arc::clone(&mirror),
+                std::sync::Arc::clone(&rounds),
+                released.clone(),
+            );
+            async move {
+                mirror
+                    .catch_up(|| async move {
+                        rounds.fetch_add(1, Ordering::SeqCst);
+                        let _ = released.wait_for(|go| *go).await;
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let (mirror, rounds) = (
+                    std::sync::Arc::clone(&mirror),
+                    std::sync::Arc::clone(&rounds),
+                );
+                tokio::spawn(async move {
+                    mirror
+                        .catch_up(|| async move {
+                            rounds.fetch_add(1, Ordering::SeqCst);
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        release.send_replace(true);
+        first.await.unwrap().unwrap();
+        for waiter in waiters {
+            waiter.await.unwrap().unwrap();
+        }
+        assert_eq!(rounds.load(Ordering::SeqCst), 2, "eight waiters, one round");
+        // A failed round fails those who needed it.
+        let failed = mirror
+            .catch_up(|| async { Err(crate::store::StoreError::Interrupted) })
+            .await;
+        assert!(failed.is_err());
     }
 }

@@ -70,6 +70,10 @@ pub enum StoreError {
     /// The member a write is for has left the co-op; nothing changed.
     #[error("the member has left the co-op")]
     MemberGone,
+    /// This replica could not read the change feed, so it cannot tell
+    /// whether what it holds is current.
+    #[error("this replica cannot tell whether it is current: the change feed could not be read")]
+    Stale,
     /// The task running a write stopped before it could say how it ended.
     #[error("a database write was interrupted")]
     Interrupted,
@@ -97,6 +101,7 @@ impl StoreError {
                 // down, cannot connect now) and 08 (connection exception).
                 if db.code().is_some_and(|code| code.starts_with("57") || code.starts_with("08")))
             }
+            Self::Stale => true,
             _ => false,
         }
     }

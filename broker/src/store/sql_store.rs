@@ -1339,6 +1339,15 @@ macro_rules! sql_store {
             /// acknowledged before it was called. A mirror of the embedded
             /// store is always current.
             async fn sync_feed(&self) -> StoreResult<()> {
+                let (Some(mirror), Some(_)) = (self.mirror.as_deref(), $dialect::FEED) else {
+                    return Ok(());
+                };
+                mirror.catch_up(|| self.sync_round()).await
+            }
+
+            /// One round of `sync_feed`: read the feed from the mirror's
+            /// position to the head, apply it, load anew after a gap.
+            async fn sync_round(&self) -> StoreResult<()> {
                 use $crate::store::mirror::FeedOutcome;
                 const PAGE: usize = 512;
                 let (Some(mirror), Some(feed)) = (self.mirror.as_deref(), $dialect::FEED) else {
