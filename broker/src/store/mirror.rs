@@ -220,11 +220,13 @@ struct RoundState {
 }
 
 /// Ends a round when its runner is done or dropped (a request cancelled
-/// mid-query): the waiters are woken, and a dropped round counts as failed.
+/// mid-query): the waiters are woken. A dropped round did not end, so they
+/// run another rather than fail.
 struct Running<'a> {
     rounds: &'a Rounds,
     round: u64,
-    succeeded: bool,
+    /// `None` until the round's query and its application returned.
+    outcome: Option<bool>,
 }
 
 impl Drop for Running<'_> {
@@ -236,9 +238,11 @@ impl Drop for Running<'_> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             state.in_flight = false;
-            state.ended = state.ended.max(self.round);
-            if self.succeeded {
-                state.succeeded = state.succeeded.max(self.round);
+            if let Some(succeeded) = self.outcome {
+                state.ended = state.ended.max(self.round);
+                if succeeded {
+                    state.succeeded = state.succeeded.max(self.round);
+                }
             }
         }
         self.rounds.finished.notify_waiters();
@@ -455,13 +459,13 @@ impl Mirror {
                 let mut running = Running {
                     rounds: &self.rounds,
                     round: mine,
-                    succeeded: false,
+                    outcome: None,
                 };
                 let Some(round) = round.take() else {
                     return Err(super::StoreError::Stale);
                 };
                 let outcome = round().await;
-                running.succeeded = outcome.is_ok();
+                running.outcome = Some(outcome.is_ok());
                 return outcome;
             }
             finished.await;
@@ -797,7 +801,7 @@ mod tests {
     async fn rounds_are_shared_and_a_dropped_round_frees_the_waiters() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let mirror = std::sync::Arc::new(Mirror::replicated());
-        // A round whose caller gives up mid-query ends as failed; the next
+        // A round whose caller gives up mid-query does not end: the next
         // caller runs a round of its own.
         let dropped = tokio::time::timeout(
             std::time::Duration::from_millis(20),
@@ -849,6 +853,24 @@ mod tests {
             waiter.await.unwrap().unwrap();
         }
         assert_eq!(rounds.load(Ordering::SeqCst), 2, "eight waiters, one round");
+        // Waiters behind a round whose runner is dropped run another.
+        let blocked = tokio::spawn({
+            let mirror = std::sync::Arc::clone(&mirror);
+            async move {
+                mirror
+                    .catch_up(std::future::pending::<crate::store::StoreResult<()>>)
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let behind = tokio::spawn({
+            let mirror = std::sync::Arc::clone(&mirror);
+            async move { mirror.catch_up(|| async { Ok(()) }).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        blocked.abort();
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(5), behind).await;
+        assert!(matches!(answered, Ok(Ok(Ok(())))), "{answered:?}");
         // A failed round fails those who needed it.
         let failed = mirror
             .catch_up(|| async { Err(crate::store::StoreError::Interrupted) })
