@@ -497,11 +497,10 @@ impl Mirror {
             .map(|state| state.position)
     }
 
-    /// Applies the feed's rows (`seq`, effects) read after `head` was
-    /// seen: those the mirror already shows are skipped, the rest must
-    /// follow on one by one. The mirror is current once its position
-    /// reaches `head`.
-    pub fn apply_feed(&self, head: u64, rows: Vec<(u64, Vec<Effect>)>) -> FeedOutcome {
+    /// Applies the feed's rows (`seq`, effects): those the mirror already
+    /// shows are skipped, the rest must follow on one by one. The mirror is
+    /// current once its position reaches the head read with the rows.
+    pub fn apply_feed(&self, rows: Vec<(u64, Vec<Effect>)>) -> FeedOutcome {
         let mut guard = self
             .state
             .write()
@@ -519,9 +518,9 @@ impl Mirror {
             apply_to(state, &effects);
             state.position = seq;
         }
-        // Short of `head`: rows are read a page at a time, the caller reads
-        // on from here (and a page that ends short of it is a gap).
-        FeedOutcome::Current(state.position.min(head.max(state.position)))
+        // The caller compares this with the head it read: rows come a page
+        // at a time, and a page that ends short of the head is a gap.
+        FeedOutcome::Current(state.position)
     }
 
     /// Shows what a write just committed.
@@ -752,7 +751,7 @@ mod tests {
     fn a_replicated_mirror_applies_the_feed_in_order_and_finds_gaps() {
         let mirror = Mirror::replicated();
         assert!(mirror.call_cache().is_none());
-        assert_eq!(mirror.apply_feed(1, Vec::new()), FeedOutcome::Unloaded);
+        assert_eq!(mirror.apply_feed(Vec::new()), FeedOutcome::Unloaded);
         let member = Owner::Member(MemberId::generate());
         mirror.load(
             Vec::new(),
@@ -767,24 +766,24 @@ mod tests {
             (11, versions(&member, 2)),
             (12, versions(&member, 3)),
         ];
-        assert_eq!(mirror.apply_feed(12, rows), FeedOutcome::Current(12));
+        assert_eq!(mirror.apply_feed(rows), FeedOutcome::Current(12));
         assert_eq!(
             mirror.owner_states(std::slice::from_ref(&member)).unwrap()[0].version,
             3
         );
         // Two readers racing with the same rows: the second changes nothing.
         assert_eq!(
-            mirror.apply_feed(12, vec![(12, versions(&member, 3))]),
+            mirror.apply_feed(vec![(12, versions(&member, 3))]),
             FeedOutcome::Current(12)
         );
         // A page that stops short of the head: current as far as it goes.
         assert_eq!(
-            mirror.apply_feed(20, vec![(13, versions(&member, 4))]),
+            mirror.apply_feed(vec![(13, versions(&member, 4))]),
             FeedOutcome::Current(13)
         );
         // A row that does not follow on (14 was pruned): a gap.
         assert_eq!(
-            mirror.apply_feed(20, vec![(15, versions(&member, 6))]),
+            mirror.apply_feed(vec![(15, versions(&member, 6))]),
             FeedOutcome::Gap
         );
         assert_eq!(mirror.position(), Some(13));

@@ -1379,7 +1379,7 @@ macro_rules! sql_store {
                         }
                     }
                     let full_page = applied.len() == PAGE;
-                    match mirror.apply_feed(head, applied) {
+                    match mirror.apply_feed(applied) {
                         FeedOutcome::Current(now) if now >= head => return Ok(()),
                         FeedOutcome::Current(_) if full_page => {}
                         FeedOutcome::Current(_) | FeedOutcome::Gap => {
