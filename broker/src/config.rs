@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the broker: migrate the database, load the policies, serve HTTP.
-    Serve(ServeSettings),
+    Serve(Box<ServeSettings>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseSettings),
     /// Write a synthetic co-op (members, rules, delegation chains, rings,
@@ -53,6 +53,46 @@ pub enum Command {
     /// Aggregate datasets: build a license's dataset now.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Members: a sign-in link to the web pages.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Stewards: a sign-in link to the stewards' pages.
+    #[command(subcommand)]
+    Steward(StewardCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Ask the running broker for a link that signs MEMBER_ID in to the web
+    /// pages once, within 15 minutes (with an identity provider configured:
+    /// that links the account the member signs in with), and print it.
+    SignInLink {
+        /// The member's id (`mbr_…`).
+        member_id: String,
+        #[command(flatten)]
+        broker: BrokerAddress,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StewardCommand {
+    /// Ask the running broker for a link that signs a steward in to the
+    /// stewards' pages once, within 15 minutes, and print it.
+    SignInLink {
+        #[command(flatten)]
+        broker: BrokerAddress,
+    },
+}
+
+/// A running broker, and the stewards' token to call it with.
+#[derive(Debug, Clone, Args)]
+pub struct BrokerAddress {
+    /// The broker's base URL.
+    #[arg(long, env = "DATACOOP_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: url::Url,
+    /// The admin token (printed by the broker's first start).
+    #[arg(long, env = "DATACOOP_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: SecretString,
 }
 
 #[derive(Debug, Subcommand)]
@@ -354,6 +394,73 @@ pub struct ServeSettings {
     /// summed over every build of every license of it.
     #[arg(long, env = "DATACOOP_DP_BUDGET", default_value = "10", value_parser = parse_dp_budget)]
     pub dp_budget: f64,
+
+    #[command(flatten)]
+    pub web: WebSettings,
+}
+
+/// The web pages: where they are reached, how long a session lasts, and
+/// the co-op's identity provider.
+#[derive(Debug, Clone, Args)]
+pub struct WebSettings {
+    /// The address members and stewards reach the broker at, such as
+    /// `https://coop.example`: sign-in links and the identity provider's
+    /// redirect use it. Default: `http://` and the address it listens on.
+    #[arg(long, env = "DATACOOP_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<url::Url>,
+
+    /// Seconds a web session lasts without a request.
+    #[arg(long, env = "DATACOOP_SESSION_IDLE_SECS", default_value = "1800", value_parser = parse_session_idle)]
+    pub session_idle_secs: u64,
+
+    /// Seconds a web session lasts at most, however busy.
+    #[arg(long, env = "DATACOOP_SESSION_MAX_SECS", default_value = "43200", value_parser = parse_session_max)]
+    pub session_max_secs: u64,
+
+    /// Web sign-in attempts (a link used, an identity provider's answer) a
+    /// minute from one client address, then 429; `0` turns it off.
+    #[arg(long, env = "DATACOOP_RATE_LIMIT_SIGN_IN_PER_ADDRESS", default_value = "20", value_parser = parse_sign_in_per_address)]
+    pub rate_limit_sign_in_per_address: u32,
+
+    /// The co-op's OpenID Connect provider, such as
+    /// `https://id.coop.example/realms/coop`. Unset: sign-in links only.
+    #[arg(long, env = "DATACOOP_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_client_secret"], value_parser = parse_oidc_issuer)]
+    pub oidc_issuer: Option<url::Url>,
+
+    /// The broker's client id at the identity provider.
+    #[arg(long, env = "DATACOOP_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+
+    /// The broker's client secret at the identity provider.
+    #[arg(
+        long,
+        env = "DATACOOP_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "oidc_issuer"
+    )]
+    pub oidc_client_secret: Option<SecretString>,
+
+    /// The ID token claim listing the groups of the person signing in.
+    #[arg(long, env = "DATACOOP_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+
+    /// The group whose members are stewards.
+    #[arg(
+        long,
+        env = "DATACOOP_OIDC_STEWARD_GROUP",
+        default_value = "datacoop-stewards"
+    )]
+    pub oidc_steward_group: String,
+}
+
+impl WebSettings {
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_secs)
+    }
+
+    pub fn session_max(&self) -> Duration {
+        Duration::from_secs(self.session_max_secs)
+    }
 }
 
 impl ServeSettings {
@@ -396,6 +503,7 @@ impl ServeSettings {
             token_per_address: self.rate_limit_token_per_address,
             token_per_client: self.rate_limit_token_per_client,
             failed_auth_per_address: self.rate_limit_failed_auth_per_address,
+            sign_in_per_address: self.web.rate_limit_sign_in_per_address,
         }
     }
 }
@@ -602,6 +710,46 @@ fn parse_bounded(
         Ok(value) if (low..=high).contains(&value) => Ok(value),
         _ => Err(format!(
             "{variable} must be a whole number of {what} from {low} to {high}, not `{raw}`"
+        )),
+    }
+}
+
+fn parse_session_idle(raw: &str) -> Result<u64, String> {
+    parse_bounded("DATACOOP_SESSION_IDLE_SECS", "seconds", 1, 86_400, raw)
+}
+
+fn parse_session_max(raw: &str) -> Result<u64, String> {
+    parse_bounded("DATACOOP_SESSION_MAX_SECS", "seconds", 1, 30 * 86_400, raw)
+}
+
+fn parse_sign_in_per_address(raw: &str) -> Result<u32, String> {
+    parse_per_minute("DATACOOP_RATE_LIMIT_SIGN_IN_PER_ADDRESS", raw)
+}
+
+fn parse_public_url(raw: &str) -> Result<url::Url, String> {
+    parse_base_url("DATACOOP_PUBLIC_URL", raw)
+}
+
+fn parse_oidc_issuer(raw: &str) -> Result<url::Url, String> {
+    parse_base_url("DATACOOP_OIDC_ISSUER", raw)
+}
+
+/// An `http` or `https` URL with a host and nothing after its path.
+fn parse_base_url(variable: &str, raw: &str) -> Result<url::Url, String> {
+    match url::Url::parse(raw) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host().is_some()
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.path() == "/"
+                && url.username().is_empty()
+                && url.password().is_none() =>
+        {
+            Ok(url)
+        }
+        _ => Err(format!(
+            "{variable} must be an http or https URL such as https://coop.example, without path, query or credentials, not `{raw}`"
         )),
     }
 }

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod webhook;
 
 pub use startup::Application;

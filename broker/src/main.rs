@@ -4,7 +4,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use datacoop_broker::config::{AuditCommand, Cli, Command, DatasetCommand, ServeSettings};
+use datacoop_broker::config::{
+    AuditCommand, BrokerAddress, Cli, Command, DatasetCommand, MemberCommand, ServeSettings,
+    StewardCommand,
+};
 use datacoop_broker::{Application, checks, startup, telemetry};
 use secrecy::ExposeSecret;
 
@@ -19,7 +22,7 @@ async fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Serve(settings) => serve(settings).await,
+        Command::Serve(settings) => serve(*settings).await,
         Command::Migrate(settings) => startup::migrate(&settings).await,
         Command::Generate(settings) => generate(&settings).await,
         Command::Audit(AuditCommand::Verify(settings)) => checks::verify(&settings)
@@ -29,6 +32,13 @@ async fn main() -> ExitCode {
             .await
             .and_then(|checked| report(&checked)),
         Command::Dataset(DatasetCommand::Build(settings)) => build_dataset(&settings).await,
+        Command::Member(MemberCommand::SignInLink { member_id, broker }) => {
+            let path = format!("v1/members/{member_id}/sign-in-links");
+            sign_in_link(&broker, &path).await
+        }
+        Command::Steward(StewardCommand::SignInLink { broker }) => {
+            sign_in_link(&broker, "v1/stewards/sign-in-links").await
+        }
     };
     telemetry.shutdown();
     match outcome {
@@ -38,6 +48,46 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `datacoop member|steward sign-in-link`: asks the running broker for a
+/// link (so it works while the broker holds an SQLite file), prints the
+/// link on standard output and when it stops working on standard error.
+async fn sign_in_link(broker: &BrokerAddress, path: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let url = broker
+        .url
+        .join(path)
+        .context("the path does not make a URL with DATACOOP_URL")?;
+    let answer = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(broker.admin_token.expose_secret())
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the broker at {} (DATACOOP_URL)", broker.url))?;
+    let status = answer.status();
+    if !status.is_success() {
+        let problem: serde_json::Value = answer.json().await.unwrap_or_default();
+        let detail = problem
+            .get("detail")
+            .or_else(|| problem.get("title"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("no detail");
+        anyhow::bail!("the broker refused: {status}: {detail}");
+    }
+    let link: datacoop_wire::SignInLink = answer
+        .json()
+        .await
+        .context("the broker's answer is not a sign-in link")?;
+    report(&link.url)?;
+    let mut stderr = std::io::stderr().lock();
+    writeln!(
+        stderr,
+        "It works once, until {} (15 minutes).",
+        link.expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )?;
+    Ok(())
 }
 
 /// Prints a checker's report on standard output.

@@ -35,6 +35,58 @@ pub struct Application {
     drain: std::time::Duration,
 }
 
+/// The web pages' deployment: public address (default: where the broker
+/// listens), session times, and the identity provider if configured.
+fn web(
+    settings: &crate::config::WebSettings,
+    listening: SocketAddr,
+) -> anyhow::Result<crate::web::Web> {
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| crate::web::default_public_url(listening));
+    if public_url.scheme() == "http" && !public_url.host().is_some_and(is_loopback_host) {
+        tracing::warn!(
+            public_url = %public_url,
+            "DATACOOP_PUBLIC_URL is not https: browsers keep the pages' secure cookies only over https (or on localhost)"
+        );
+    }
+    let oidc = match (
+        &settings.oidc_issuer,
+        &settings.oidc_client_id,
+        &settings.oidc_client_secret,
+    ) {
+        (Some(issuer), Some(client_id), Some(secret)) => Some(
+            crate::web::oidc::Oidc::new(
+                issuer,
+                client_id.clone(),
+                secret.clone(),
+                &public_url,
+                settings.oidc_groups_claim.clone(),
+                settings.oidc_steward_group.clone(),
+            )
+            .context("cannot set up the identity provider (DATACOOP_OIDC_ISSUER)")?,
+        ),
+        _ => None,
+    };
+    Ok(crate::web::Web::new(
+        public_url,
+        crate::app::sign_in::SessionTimes {
+            idle: settings.session_idle(),
+            max: settings.session_max(),
+        },
+        oidc,
+    ))
+}
+
+fn is_loopback_host(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => name == "localhost",
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
 impl Application {
     /// Opens and migrates the database, loads the policies, settles the
     /// admin token and binds the listener (port 0 picks a free one).
@@ -101,6 +153,7 @@ impl Application {
                 .unwrap_or_else(SecretVerifier::default_concurrency),
         )
         .with_rate_limits(settings.rate_limits())
+        .with_web(web(&settings.web, listener.local_addr()?)?)
         .with_webhooks(http::WebhookPolicy {
             allow_insecure: settings.allow_insecure_webhooks,
             deletion_grace: settings.deletion_grace(),

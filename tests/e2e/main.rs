@@ -19,6 +19,7 @@ mod operations;
 mod replicas;
 mod service;
 mod settings;
+mod web;
 mod webhooks;
 
 use datacoop_sdk::Client;

@@ -16,6 +16,42 @@ use crate::SqliteBroker;
 /// Each configuration variable of README, and `FILE::TEST` (a file of
 /// `tests/e2e/`) showing that it changes behaviour.
 const SETTINGS: &[(&str, &str)] = &[
+    (
+        "DATACOOP_PUBLIC_URL",
+        "web.rs::sign_in_links_use_the_public_url_and_the_cli_prints_them",
+    ),
+    (
+        "DATACOOP_SESSION_IDLE_SECS",
+        "web.rs::sessions_end_when_idle_and_at_their_limit",
+    ),
+    (
+        "DATACOOP_SESSION_MAX_SECS",
+        "web.rs::sessions_end_when_idle_and_at_their_limit",
+    ),
+    (
+        "DATACOOP_RATE_LIMIT_SIGN_IN_PER_ADDRESS",
+        "web.rs::sign_in_attempts_are_rate_limited",
+    ),
+    (
+        "DATACOOP_OIDC_ISSUER",
+        "web.rs::the_identity_provider_signs_in_members_and_stewards",
+    ),
+    (
+        "DATACOOP_OIDC_CLIENT_ID",
+        "web.rs::the_identity_provider_signs_in_members_and_stewards",
+    ),
+    (
+        "DATACOOP_OIDC_CLIENT_SECRET",
+        "web.rs::the_identity_provider_signs_in_members_and_stewards",
+    ),
+    (
+        "DATACOOP_OIDC_GROUPS_CLAIM",
+        "web.rs::the_identity_provider_signs_in_members_and_stewards",
+    ),
+    (
+        "DATACOOP_OIDC_STEWARD_GROUP",
+        "web.rs::the_identity_provider_signs_in_members_and_stewards",
+    ),
     // Every test runs on SQLite files it names; these run on PostgreSQL.
     (
         "DATACOOP_DATABASE_URL",

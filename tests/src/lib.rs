@@ -13,11 +13,13 @@
 )]
 
 mod broker;
+mod oidc;
 mod postgres;
 mod proxy;
 mod receiver;
 
 pub use broker::{Broker, BrokerOptions, binary_path, run_datacoop};
+pub use oidc::{Account, TestOidc};
 pub use postgres::{PrivatePostgres, TestPostgres};
 pub use proxy::TcpProxy;
 pub use receiver::{Arrival, Receiver, Reply};

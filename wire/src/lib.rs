@@ -34,7 +34,7 @@ pub use decisions::{
 };
 pub use delegations::{CreateDelegation, Delegation, Delegators, Proxy};
 pub use enums::{Registry, RequesterClass, ThirdPartyStatus};
-pub use members::{CreateMember, CreatedMember, Me, MemberSummary, UpdateMe};
+pub use members::{CreateMember, CreatedMember, Me, MemberSummary, SignInLink, UpdateMe};
 pub use oauth::{OAuthError, RotatedSecret, TokenResponse};
 pub use problem::{FieldError, Problem};
 pub use rules::{

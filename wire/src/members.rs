@@ -78,3 +78,15 @@ pub struct UpdateMe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepts_delegations: Option<bool>,
 }
+
+/// Answer of `POST /v1/members/{id}/sign-in-links` and
+/// `POST /v1/stewards/sign-in-links`: a link to the web pages that signs
+/// in once, before `expires_at` (15 minutes). With an identity provider
+/// configured, a member's link enrols: it links the account the member
+/// then signs in with to the membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignInLink {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}

@@ -370,6 +370,75 @@ pub async fn entries_about(
     Ok(store.log_about(member, after, limit).await?)
 }
 
+/// What checking a member's entries against the signed checkpoint found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipts {
+    /// The checkpoint's tree size.
+    pub size: u64,
+    /// Entries about the member the checkpoint covers, each shown to be
+    /// in its tree by an inclusion proof.
+    pub included: u64,
+    /// Entries about the member newer than the checkpoint.
+    pub newer: u64,
+    /// Entries whose proof did not verify (a broken log).
+    pub failed: Vec<u64>,
+}
+
+/// Checks every entry about `member` against the latest signed checkpoint
+/// as `datacoop audit verify --token` does over HTTP: the checkpoint's
+/// signature with `signer`'s verifier key, and each covered entry's leaf
+/// hash through an inclusion proof to the checkpoint's root. Done by the
+/// broker itself, so it shows that its stored log is whole; the client
+/// command also checks it against checkpoints seen before.
+pub async fn check_receipts(
+    store: &dyn Store,
+    signer: &LogSigner,
+    member: &MemberId,
+) -> Result<Receipts, AppError> {
+    let note_text = signer.checkpoint(store).await?;
+    let verifier = Verifier::parse(signer.verifier_key())
+        .map_err(|error| AppError::Store(StoreError::Corrupt(error.to_string())))?;
+    let body = note::open_note(&note_text, &verifier)
+        .map_err(|error| AppError::Store(StoreError::Corrupt(error.to_string())))?;
+    let checkpoint = Checkpoint::parse(body)
+        .map_err(|error| AppError::Store(StoreError::Corrupt(error.to_string())))?;
+    let size = checkpoint.size();
+    let mut receipts = Receipts {
+        size,
+        included: 0,
+        newer: 0,
+        failed: Vec::new(),
+    };
+    let mut after = None;
+    loop {
+        let page = store.log_about(member, after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.index);
+        for entry in page {
+            if entry.index >= size {
+                receipts.newer += 1;
+                continue;
+            }
+            let Some((_, bytes)) = store.log_entry(entry.index).await? else {
+                receipts.failed.push(entry.index);
+                continue;
+            };
+            let proof = inclusion(store, entry.index, size).await?;
+            match tree::verify_inclusion(
+                tree::leaf_hash(&bytes),
+                entry.index,
+                size,
+                checkpoint.root(),
+                &proof,
+            ) {
+                Ok(()) => receipts.included += 1,
+                Err(_) => receipts.failed.push(entry.index),
+            }
+        }
+    }
+    Ok(receipts)
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> AppError {
     AppError::Invalid(FieldErrors::single(field, message))
 }

@@ -6,9 +6,13 @@
 pub mod access;
 pub mod audit;
 pub mod delegations;
+pub mod deletion_receipts;
 pub mod export;
+pub mod licenses;
 pub mod members;
 pub mod rules;
+pub mod sign_in;
+pub mod third_parties;
 
 use crate::consent::{CedarError, EngineError};
 use crate::domain::FieldErrors;
@@ -28,6 +32,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Random(#[from] crate::credentials::RandomError),
 }
 
 impl AppError {

@@ -136,8 +136,10 @@ impl Entry {
             // An endpoint is where events go, not consent; the worker's
             // withdrawals and deletion receipts are logged one entry per
             // event as they are staged (`withdrawn`, `deletion_confirmed`);
-            // folding calls and sweeping rule instants is housekeeping.
+            // folding calls and sweeping rule instants is housekeeping;
+            // signing in to the web pages changes no consent.
             Change::SetWebhook { .. }
+            | Change::Web(_)
             | Change::Withdraw { .. }
             | Change::ConfirmDeletion { .. }
             | Change::Fold { .. }

@@ -233,6 +233,15 @@ impl Vocabulary {
         self.requester_classes.contains(&class)
     }
 
+    /// The label of the listed category or purpose `id`.
+    pub fn label(&self, id: &str) -> Option<&str> {
+        let listed = |index: &HashMap<String, usize>| index.get(id).copied();
+        listed(&self.category_index)
+            .and_then(|i| self.data_categories.get(i))
+            .or_else(|| listed(&self.purpose_index).and_then(|i| self.purposes.get(i)))
+            .map(|term| term.label.as_str())
+    }
+
     /// `raw` as a category id when it is `*` or a listed category.
     pub fn category(&self, raw: &str) -> Option<TermId> {
         find(&self.data_categories, &self.category_index, raw)

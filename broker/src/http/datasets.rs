@@ -20,7 +20,7 @@ use super::receipt::Receipt;
 use crate::dataset::{BuildError, Builder};
 use crate::domain::ThirdPartyStatus;
 use crate::domain::dataset::{Dataset, DatasetSpec, License, LicenseSpec};
-use crate::store::{Applied, Change};
+use crate::store::Change;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -304,33 +304,14 @@ async fn update_license(
     Path(id): Path<String>,
     Json(body): Json<UpdateLicense>,
 ) -> Result<(Receipt, JsonResponse<WireLicense>), ApiError> {
-    let license = state.store.license(&id).await?.ok_or(ApiError::NotFound)?;
-    match (license.status, body.status) {
-        (LicenseStatus::Revoked, LicenseStatus::Active) => Err(ApiError::Conflict(
-            "a revoked license stays revoked: create a new license".into(),
-        )),
-        (_, LicenseStatus::Active) | (LicenseStatus::Revoked, LicenseStatus::Revoked) => {
-            Ok((Receipt(None), JsonResponse(license.to_wire(None))))
-        }
-        (LicenseStatus::Active, LicenseStatus::Revoked) => {
-            let committed = state
-                .store
-                .apply(Change::RevokeLicense {
-                    id: id.clone(),
-                    at: state.clock.now(),
-                })
-                .await?;
-            let license = state.store.license(&id).await?.ok_or(ApiError::NotFound)?;
-            if committed.applied == Applied::Missing {
-                // Revoked by a concurrent call: the same end state.
-                return Ok((Receipt(None), JsonResponse(license.to_wire(None))));
-            }
-            Ok((
-                Receipt(committed.log_index),
-                JsonResponse(license.to_wire(committed.log_index)),
-            ))
-        }
-    }
+    let license =
+        crate::app::licenses::set_status(state.store.as_ref(), &id, body.status, state.clock.now())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    Ok((
+        Receipt(license.log_index),
+        JsonResponse(license.value.to_wire(license.log_index)),
+    ))
 }
 
 /// Build the license's dataset now: the cohort is every member whose

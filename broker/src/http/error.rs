@@ -173,6 +173,7 @@ impl From<crate::app::AppError> for ApiError {
             AppError::Conflict(message) => Self::Conflict(message.to_owned()),
             AppError::Store(error) => Self::from(error),
             AppError::Engine(error) => Self::from(error),
+            AppError::Random(error) => Self::internal(error),
         }
     }
 }

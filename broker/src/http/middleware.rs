@@ -137,10 +137,13 @@ async fn timeout(
 ///   takes none.
 ///
 /// `/oauth2/token` is left to its handler, which answers in RFC 6749's
-/// format rather than RFC 9457's.
+/// format rather than RFC 9457's, and so are the web pages (`crate::web`:
+/// every route outside `/v1/` that the document does not describe), which
+/// answer HTML and read only the query fields they know.
 async fn check_target(request: Request, next: Next) -> axum::response::Response {
     if let Some(route) = request.extensions().get::<MatchedPath>()
         && !OWN_ERROR_FORMAT.contains(&route.as_str())
+        && (route.as_str().starts_with("/v1/") || QUERY_PARAMETERS.describes(route.as_str()))
         && let Err(error) =
             check_path(request.uri().path()).and_then(|()| check_query(&request, route.as_str()))
     {
@@ -265,6 +268,11 @@ impl QueryParameters {
     /// The parameters `method` takes on `route`: none on a route the
     /// document does not describe, `None` for a method the route does not
     /// serve. `HEAD` takes what `GET` takes.
+    /// Whether the document describes `route`.
+    fn describes(&self, route: &str) -> bool {
+        self.0.contains_key(route)
+    }
+
     fn accepted(&self, route: &str, method: &Method) -> Option<&[String]> {
         let Some(operations) = self.0.get(route) else {
             return Some(&[]);

@@ -15,12 +15,13 @@ mod members;
 mod middleware;
 mod oauth;
 pub mod openapi;
-mod pagination;
+pub(crate) mod pagination;
 mod personas;
 pub mod ratelimit;
 mod receipt;
 mod rules;
-mod service;
+pub(crate) mod service;
+mod sign_in;
 mod third_parties;
 mod vocabulary;
 mod webhooks;
@@ -68,6 +69,9 @@ pub struct AppState {
     /// Set once shutdown began: `/readyz` answers 503 while requests are
     /// still served (`DATACOOP_SHUTDOWN_DRAIN_SECS`).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The web pages' deployment: public address, sessions, identity
+    /// provider.
+    pub web: Arc<crate::web::Web>,
     vocabulary_document: Arc<datacoop_wire::Vocabulary>,
 }
 
@@ -120,6 +124,7 @@ impl AppState {
             webhooks: WebhookPolicy::default(),
             dp_budget: DEFAULT_DP_BUDGET,
             draining: Arc::default(),
+            web: Arc::default(),
             vocabulary_document,
         })
     }
@@ -170,6 +175,14 @@ impl AppState {
     /// The same state with this webhook policy.
     pub fn with_webhooks(self, webhooks: WebhookPolicy) -> Self {
         Self { webhooks, ..self }
+    }
+
+    /// The same state with the web pages deployed so.
+    pub fn with_web(self, web: crate::web::Web) -> Self {
+        Self {
+            web: Arc::new(web),
+            ..self
+        }
     }
 
     /// The same state with these rate limits.
@@ -238,9 +251,11 @@ pub fn router_with(state: AppState, limits: HttpLimits, extra: Router<AppState>)
         .merge(oauth::router(limits.max_body_bytes))
         .merge(service::router())
         .merge(delegations::router())
+        .merge(sign_in::router())
         .merge(audit::router())
         .merge(webhooks::router())
         .merge(datasets::router())
+        .merge(crate::web::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));

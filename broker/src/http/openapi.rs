@@ -42,6 +42,8 @@ use crate::domain::{
         super::vocabulary::show,
         super::members::create,
         super::members::list,
+        super::sign_in::for_member,
+        super::sign_in::for_steward,
         super::third_parties::create,
         super::third_parties::list,
         super::third_parties::show,

@@ -85,7 +85,7 @@ fn encode_cursor(seq: Seq) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{seq}"))
 }
 
-fn decode_cursor(raw: &str) -> Option<Seq> {
+pub(crate) fn decode_cursor(raw: &str) -> Option<Seq> {
     let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let seq: Seq = text.strip_prefix("v1:")?.parse().ok()?;

@@ -41,6 +41,9 @@ pub struct RateLimitSettings {
     /// address. Past the limit, that address's bearer tokens are refused
     /// (429) without being looked up, except the admin token.
     pub failed_auth_per_address: u32,
+    /// Web sign-in attempts (a link redeemed, an identity provider's
+    /// answer) from one client address.
+    pub sign_in_per_address: u32,
 }
 
 impl RateLimitSettings {
@@ -49,6 +52,7 @@ impl RateLimitSettings {
         token_per_address: 0,
         token_per_client: 0,
         failed_auth_per_address: 0,
+        sign_in_per_address: 0,
     };
 }
 
@@ -58,6 +62,7 @@ impl Default for RateLimitSettings {
             token_per_address: 60,
             token_per_client: 60,
             failed_auth_per_address: 30,
+            sign_in_per_address: 20,
         }
     }
 }
@@ -88,6 +93,7 @@ pub struct RateLimits {
     token_address: Option<Keyed<IpAddr>>,
     token_client: Option<Keyed<String>>,
     failed_auth: Option<FailedAuth>,
+    sign_in: Option<Keyed<IpAddr>>,
 }
 
 impl RateLimits {
@@ -97,6 +103,7 @@ impl RateLimits {
             token_address: Keyed::per_minute(settings.token_per_address),
             token_client: Keyed::per_minute(settings.token_per_client),
             failed_auth: Keyed::per_minute(settings.failed_auth_per_address).map(FailedAuth::new),
+            sign_in: Keyed::per_minute(settings.sign_in_per_address),
         }
     }
 
@@ -126,6 +133,14 @@ impl RateLimits {
     pub fn bearer_allowed_from(&self, peer: Option<IpAddr>) -> Result<(), Limited> {
         match (&self.failed_auth, peer) {
             (Some(failed), Some(peer)) => failed.allowed(peer),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a web sign-in attempt from `peer`.
+    pub fn sign_in_from(&self, peer: Option<IpAddr>) -> Result<(), Limited> {
+        match (&self.sign_in, peer) {
+            (Some(limiter), Some(peer)) => limiter.check(&peer),
             _ => Ok(()),
         }
     }
@@ -317,6 +332,7 @@ mod tests {
             token_per_address: 2,
             token_per_client: 3,
             failed_auth_per_address: 0,
+            sign_in_per_address: 0,
         });
         assert_eq!(limits.token_request_from(v4(1)), Ok(()));
         assert_eq!(limits.token_request_from(v4(1)), Ok(()));
@@ -355,6 +371,7 @@ mod tests {
             token_per_address: 0,
             token_per_client: 0,
             failed_auth_per_address: 2,
+            sign_in_per_address: 0,
         });
         for _ in 0..2 {
             assert_eq!(limits.bearer_allowed_from(v4(1)), Ok(()));

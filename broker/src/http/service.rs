@@ -28,7 +28,7 @@ use super::receipt::Receipt;
 use crate::app;
 use crate::credentials;
 use crate::domain::rule::Rule;
-use crate::domain::{MemberId, ThirdPartyId};
+use crate::domain::{Member, MemberId, ThirdPartyId};
 use crate::store::AccessRecord;
 
 /// The largest value one category may hold, serialized.
@@ -291,9 +291,21 @@ async fn access_log(
     query: RawQuery,
 ) -> Result<JsonResponse<datacoop_wire::Page<AccessLogEntry>>, ApiError> {
     let page = PageRequest::from_query(&query)?;
+    Ok(JsonResponse(
+        access_log_page(&state, &member.id, &page).await?,
+    ))
+}
+
+/// One page of a member's access log, newest first, dataset builds merged
+/// in by time: what `GET /v1/me/access-log` and the access log page show.
+pub(crate) async fn access_log_page(
+    state: &AppState,
+    member: &MemberId,
+    page: &PageRequest,
+) -> Result<datacoop_wire::Page<AccessLogEntry>, ApiError> {
     let rows = state
         .store
-        .access_log(&member.id, page.after, page.fetch_limit())
+        .access_log(member, page.after, page.fetch_limit())
         .await?;
     // The dataset builds that counted the member are merged in by time:
     // this page holds those after the next page's newest read (the row
@@ -306,14 +318,14 @@ async fn access_log(
         None => Some(None),
     };
     let (records, next_cursor) = page.finish(rows);
-    let withdrawals = app::export::withdrawals_of(state.store.as_ref(), &member.id).await?;
+    let withdrawals = app::export::withdrawals_of(state.store.as_ref(), member).await?;
     let mut items: Vec<AccessLogEntry> = records
         .into_iter()
         .map(|record| log_entry(record, &withdrawals))
         .collect();
     if let Some(upper) = upper {
         items.extend(
-            super::datasets::counted_builds(&state, &member.id)
+            super::datasets::counted_builds(state, member)
                 .await?
                 .into_iter()
                 .filter(|build| {
@@ -324,7 +336,7 @@ async fn access_log(
         );
         items.sort_by_key(|entry| std::cmp::Reverse(entry.at));
     }
-    Ok(JsonResponse(datacoop_wire::Page { items, next_cursor }))
+    Ok(datacoop_wire::Page { items, next_cursor })
 }
 
 /// Everything the co-op holds about the calling member, in one document.
@@ -341,6 +353,15 @@ async fn access_log(
 async fn export(
     AuthMember(member): AuthMember,
     State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    export_document(&state, member).await
+}
+
+/// Everything held about `member` as one JSON document, streamed: what
+/// `GET /v1/me/export` answers and the "My data" page downloads.
+pub(crate) async fn export_document(
+    state: &AppState,
+    member: Member,
 ) -> Result<Response, ApiError> {
     let id = member.id.clone();
     let holdings = app::export::holdings(state.store.as_ref(), member).await?;
@@ -367,7 +388,7 @@ async fn export(
         .collect();
     // The document's fields, the access log last, so it can follow as it
     // is read: `{"profile":…,…,"access_log":[` entries `]}`.
-    let dataset_builds = super::datasets::counted_builds(&state, &id).await?;
+    let dataset_builds = super::datasets::counted_builds(state, &id).await?;
     let head = format!(
         "{{\"profile\":{},\"data\":{},\"rules\":{},\"delegations\":{},\"connections\":{},\"withdrawals\":{},\"dataset_builds\":{},\"exported_at\":{},\"access_log\":[",
         json(&me(holdings.member))?,

@@ -1,4 +1,6 @@
-//! `/v1/third-parties` (stewards): approve, list, suspend and reinstate.
+//! `/v1/third-parties` (stewards): approve, list, suspend and reinstate
+//! (the use cases are `app::third_parties`, shared with the stewards'
+//! pages).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,9 +15,9 @@ use super::error::ApiError;
 use super::extract::{Json, RawQuery};
 use super::pagination::PageRequest;
 use super::receipt::Receipt;
-use crate::credentials::{self, CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX};
-use crate::domain::third_party::{WebhookUrl, WebhookUrlError};
-use crate::domain::{NewThirdParty, ThirdParty, ThirdPartyId, ThirdPartyStatus};
+use crate::app::third_parties::{self, Approved, Rotated, ThirdPartyError, ThirdPartyPatch};
+use crate::domain::third_party::WebhookUrl;
+use crate::domain::{NewThirdParty, ThirdParty, ThirdPartyId};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -46,45 +48,23 @@ async fn create(
     Json(body): Json<CreateThirdParty>,
 ) -> Result<(StatusCode, Receipt, JsonResponse<CreatedThirdParty>), ApiError> {
     let new = NewThirdParty::parse(body, state.webhooks.allow_insecure)?;
-    if let Some(url) = &new.webhook_url {
-        check_webhook_address(url, state.webhooks.allow_insecure).await?;
-    }
-    if !state.policies.vocabulary.has_class(new.class) {
-        return Err(ApiError::invalid(
-            "class",
-            format!(
-                "`{}` is not a requester class of this co-op",
-                new.class.as_str()
-            ),
-        ));
-    }
-    let client_id =
-        credentials::generate_public_id(CLIENT_ID_PREFIX).map_err(ApiError::internal)?;
-    let secret = credentials::generate_secret(CLIENT_SECRET_PREFIX).map_err(ApiError::internal)?;
-    let secret_hash = hash_off_thread(secret.clone()).await?;
-    let webhook_secret = match new.webhook_url {
-        Some(_) => Some(crate::webhook::generate_secret().map_err(ApiError::internal)?),
-        None => None,
-    };
-    let now = state.clock.now();
-    let third_party = ThirdParty {
-        id: ThirdPartyId::generate(),
-        name: new.name,
-        class: new.class,
-        status: ThirdPartyStatus::Active,
-        webhook_url: new.webhook_url.map(|url| url.as_str().to_owned()),
-        client_id,
-        created_at: now,
-        updated_at: now,
-    };
-    let logged = state
-        .store
-        .approve_third_party(&third_party, &secret_hash, webhook_secret.as_deref())
-        .await?;
-    tracing::info!(third_party = %third_party.id, class = third_party.class.as_str(), "third party approved");
+    let approved = third_parties::approve(
+        state.store.as_ref(),
+        &state.policies.vocabulary,
+        new,
+        state.webhooks.allow_insecure,
+        state.clock.now(),
+    )
+    .await
+    .map_err(api_error)?;
+    let Approved {
+        third_party,
+        client_secret,
+        webhook_secret,
+    } = approved.value;
     Ok((
         StatusCode::CREATED,
-        Receipt(logged.log_index),
+        Receipt(approved.log_index),
         JsonResponse(CreatedThirdParty {
             id: third_party.id.to_string(),
             name: third_party.name.as_str().to_owned(),
@@ -92,20 +72,19 @@ async fn create(
             status: third_party.status,
             webhook_url: third_party.webhook_url,
             client_id: third_party.client_id,
-            client_secret: secret.expose_secret().to_owned(),
+            client_secret: client_secret.expose_secret().to_owned(),
             webhook_secret,
             created_at: third_party.created_at,
-            log_index: logged.log_index,
+            log_index: approved.log_index,
         }),
     ))
 }
 
-/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-async fn hash_off_thread(secret: secrecy::SecretString) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || credentials::hash_password(&secret))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+fn api_error(error: ThirdPartyError) -> ApiError {
+    match error {
+        ThirdPartyError::App(error) => error.into(),
+        ThirdPartyError::Secret(error) => ApiError::internal(anyhow::anyhow!(error)),
+    }
 }
 
 /// List third parties in approval order.
@@ -201,45 +180,18 @@ async fn update(
             parse_webhook(raw, "webhook_url", state.webhooks.allow_insecure).await?,
         )),
     };
-    if body.status.is_none() && webhook.is_none() {
-        return Err(ApiError::invalid(
-            "status",
-            "give `status`, `webhook_url` or both",
-        ));
-    }
-    let mut answer = None;
-    let mut log_index = None;
-    if let Some(status) = body.status {
-        let changed = state
-            .store
-            .set_third_party_status(&id, status, state.clock.now())
-            .await?;
-        let third_party = changed.value.ok_or(ApiError::NotFound)?;
-        tracing::info!(third_party = %third_party.id, status = third_party.status.as_str(), "third party status set");
-        log_index = changed.log_index;
-        answer = Some(to_wire(third_party));
-    }
-    if let Some(url) = webhook {
-        let secret = crate::webhook::generate_secret().map_err(ApiError::internal)?;
-        let set = state
-            .store
-            .set_webhook(
-                &id,
-                url.as_ref().map(WebhookUrl::as_str),
-                &secret,
-                false,
-                state.clock.now(),
-            )
-            .await?;
-        let (third_party, new_secret) = set.value.ok_or(ApiError::NotFound)?;
-        tracing::info!(third_party = %third_party.id, "webhook endpoint set by the stewards");
-        let mut wire = to_wire(third_party);
-        wire.webhook_secret = new_secret;
-        answer = Some(wire);
-    }
-    let mut answer = answer.ok_or(ApiError::NotFound)?;
-    answer.log_index = log_index;
-    Ok((Receipt(log_index), JsonResponse(answer)))
+    let patch = ThirdPartyPatch {
+        status: body.status,
+        webhook,
+    };
+    let updated = third_parties::update(state.store.as_ref(), &id, patch, state.clock.now())
+        .await
+        .map_err(api_error)?
+        .ok_or(ApiError::NotFound)?;
+    let mut answer = to_wire(updated.value.third_party);
+    answer.webhook_secret = updated.value.webhook_secret;
+    answer.log_index = updated.log_index;
+    Ok((Receipt(updated.log_index), JsonResponse(answer)))
 }
 
 /// A webhook URL from a request: the scheme and host rules, then what a
@@ -249,30 +201,7 @@ pub(super) async fn parse_webhook(
     field: &str,
     allow_insecure: bool,
 ) -> Result<WebhookUrl, ApiError> {
-    let url = WebhookUrl::parse(raw, allow_insecure)
-        .map_err(|error| ApiError::invalid(field, error.to_string()))?;
-    check_webhook_address(&url, allow_insecure)
-        .await
-        .map_err(|_| ApiError::invalid(field, WebhookUrlError::InternalAddress.to_string()))?;
-    Ok(url)
-}
-
-/// Refuses a name that resolves to an address webhooks may not reach. A
-/// name that does not resolve (yet) is accepted: every connection checks
-/// the addresses again.
-async fn check_webhook_address(url: &WebhookUrl, allow_insecure: bool) -> Result<(), ApiError> {
-    let checked = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        crate::webhook::address::check_url(url.url(), allow_insecure),
-    )
-    .await;
-    match checked {
-        Ok(Err(crate::webhook::address::AddressError::Internal)) => Err(ApiError::invalid(
-            "webhook_url",
-            WebhookUrlError::InternalAddress.to_string(),
-        )),
-        _ => Ok(()),
-    }
+    Ok(third_parties::parse_webhook(raw, field, allow_insecure).await?)
 }
 
 /// Give a third party a new client secret, shown this once. The old
@@ -294,20 +223,20 @@ async fn rotate_secret(
     Path(id): Path<String>,
 ) -> Result<(Receipt, JsonResponse<datacoop_wire::RotatedSecret>), ApiError> {
     let id = ThirdPartyId::parse(&id).ok_or(ApiError::NotFound)?;
-    let secret = credentials::generate_secret(CLIENT_SECRET_PREFIX).map_err(ApiError::internal)?;
-    let hash = hash_off_thread(secret.clone()).await?;
-    let rotated = state
-        .store
-        .rotate_secret(&id, &hash, state.clock.now())
-        .await?;
-    let third_party = rotated.value.ok_or(ApiError::NotFound)?;
-    tracing::info!(third_party = %third_party.id, "client secret rotated");
+    let rotated = third_parties::rotate_secret(state.store.as_ref(), &id, state.clock.now())
+        .await
+        .map_err(api_error)?
+        .ok_or(ApiError::NotFound)?;
+    let Rotated {
+        third_party,
+        client_secret,
+    } = rotated.value;
     Ok((
         Receipt(rotated.log_index),
         JsonResponse(datacoop_wire::RotatedSecret {
             id: third_party.id.to_string(),
             client_id: third_party.client_id,
-            client_secret: secret.expose_secret().to_owned(),
+            client_secret: client_secret.expose_secret().to_owned(),
             log_index: rotated.log_index,
         }),
     ))

@@ -18,6 +18,7 @@ use super::extract::{Json, RawQuery};
 use super::pagination::PageRequest;
 use super::receipt::Receipt;
 use super::third_parties::parse_webhook;
+use crate::app::deletion_receipts;
 use crate::domain::EventId;
 use crate::store::{EventFilter, EventRecord};
 
@@ -185,18 +186,22 @@ async fn deletion_receipts(
     };
     let now = state.clock.now();
     let before = if overdue {
-        now - chrono::Duration::from_std(state.webhooks.deletion_grace)
-            .map_err(ApiError::internal)?
+        deletion_receipts::overdue_before(now, state.webhooks.deletion_grace)
     } else {
         now
     };
-    events_page(
-        &state,
-        &EventFilter::UnconfirmedBefore(before),
-        page,
-        delivery,
+    let rows = deletion_receipts::unconfirmed_before(
+        state.store.as_ref(),
+        before,
+        page.after,
+        page.fetch_limit(),
     )
-    .await
+    .await?;
+    let (events, next_cursor) = page.finish(rows);
+    Ok(JsonResponse(Page {
+        items: events.into_iter().map(delivery).collect(),
+        next_cursor,
+    }))
 }
 
 /// Every webhook event and how its delivery stands, oldest first;

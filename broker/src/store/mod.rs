@@ -22,6 +22,7 @@ mod sql;
 mod sql_store;
 pub mod postgres;
 pub mod sqlite;
+pub mod web;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -327,6 +328,22 @@ pub trait Store: Send + Sync + Debug {
     /// A member's connections: `(third party id, subject)`, oldest first.
     async fn connections_of(&self, member: &MemberId) -> StoreResult<Vec<(String, String)>>;
 
+    /// A sign-in link's member (none: a steward's) and end, if stored.
+    async fn sign_in_link(
+        &self,
+        token: &TokenHash,
+    ) -> StoreResult<Option<(Option<MemberId>, DateTime<Utc>)>>;
+
+    /// A web session, if it has not been ended (it may have expired).
+    async fn web_session(&self, id: &TokenHash) -> StoreResult<Option<web::WebSession>>;
+
+    /// An OpenID Connect sign-in under way, if not ended.
+    async fn oidc_flow(&self, id: &TokenHash) -> StoreResult<Option<web::OidcFlow>>;
+
+    /// The member (still in the co-op) an identity-provider account is
+    /// linked to.
+    async fn member_by_identity(&self, identity: &web::Identity) -> StoreResult<Option<MemberId>>;
+
     /// The member (still in the co-op) a third party's subject stands for.
     async fn member_by_subject(
         &self,
@@ -561,6 +578,8 @@ pub enum Change {
     Sweep {
         now: DateTime<Utc>,
     },
+    /// The web pages' sign-in: links, flows, identities, sessions.
+    Web(web::WebChange),
     /// A dataset definition (issue 11).
     CreateDataset {
         dataset: crate::domain::dataset::Dataset,
@@ -761,6 +780,12 @@ impl dyn Store + '_ {
             .apply(change)
             .await?
             .map(|applied| applied == Applied::Done))
+    }
+
+    /// A write of the web pages' sign-in; false when what it was about
+    /// was not there (a link used or expired, a session already ended).
+    pub async fn web(&self, change: web::WebChange) -> StoreResult<bool> {
+        Ok(self.found(Change::Web(change)).await?.value)
     }
 
     /// Stores a new member and their first token together.

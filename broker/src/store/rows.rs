@@ -665,3 +665,60 @@ impl LicenseRow {
         ))
     }
 }
+
+/// A `web_sessions` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct WebSessionRow {
+    id_hash: Vec<u8>,
+    member_id: Option<String>,
+    steward: bool,
+    csrf: String,
+    created_at: DateTime<Utc>,
+    seen_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl WebSessionRow {
+    pub fn into_domain(self) -> StoreResult<super::web::WebSession> {
+        Ok(super::web::WebSession {
+            id: stored_hash(&self.id_hash)?,
+            holder: super::web::SessionHolder {
+                member: self.member_id.map(MemberId::from_trusted),
+                steward: self.steward,
+            },
+            csrf: self.csrf,
+            created_at: self.created_at,
+            seen_at: self.seen_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// An `oidc_flows` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OidcFlowRow {
+    id_hash: Vec<u8>,
+    state: String,
+    nonce: String,
+    pkce_verifier: String,
+    enrol_member: Option<String>,
+    expires_at: DateTime<Utc>,
+}
+
+impl OidcFlowRow {
+    pub fn into_domain(self) -> StoreResult<super::web::OidcFlow> {
+        Ok(super::web::OidcFlow {
+            id: stored_hash(&self.id_hash)?,
+            state: self.state,
+            nonce: self.nonce,
+            pkce_verifier: self.pkce_verifier,
+            enrol: self.enrol_member.map(MemberId::from_trusted),
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+fn stored_hash(bytes: &[u8]) -> StoreResult<crate::credentials::TokenHash> {
+    crate::credentials::TokenHash::from_bytes(bytes)
+        .ok_or_else(|| StoreError::Corrupt("a stored hash is not 32 bytes".into()))
+}

@@ -407,3 +407,37 @@ pub const FORGET_MEMBER_BUILDS: &str =
 
 /// The migrations the database has applied (sqlx's own table).
 pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+
+// The web pages' sign-in (`store::web`).
+pub const INSERT_SIGN_IN_LINK: &str = "INSERT INTO sign_in_links \
+    (token_hash, member_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+pub const FORGET_EXPIRED_LINKS: &str = "DELETE FROM sign_in_links WHERE expires_at <= $1";
+pub const SELECT_SIGN_IN_LINK: &str =
+    "SELECT member_id, expires_at FROM sign_in_links WHERE token_hash = $1";
+pub const REDEEM_SIGN_IN_LINK: &str = "DELETE FROM sign_in_links \
+    WHERE token_hash = $1 AND expires_at > $2 RETURNING member_id";
+pub const INSERT_OIDC_FLOW: &str = "INSERT INTO oidc_flows \
+    (id_hash, state, nonce, pkce_verifier, enrol_member, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub const FORGET_EXPIRED_FLOWS: &str = "DELETE FROM oidc_flows WHERE expires_at <= $1";
+pub const SELECT_OIDC_FLOW: &str = "SELECT id_hash, state, nonce, pkce_verifier, enrol_member, \
+    expires_at FROM oidc_flows WHERE id_hash = $1";
+pub const END_OIDC_FLOW: &str = "DELETE FROM oidc_flows WHERE id_hash = $1";
+pub const UNLINK_IDENTITY: &str =
+    "DELETE FROM member_identities WHERE member_id = $1 AND issuer = $2";
+pub const LINK_IDENTITY: &str = "INSERT INTO member_identities \
+    (issuer, subject, member_id, created_at) VALUES ($1, $2, $3, $4)";
+pub const MEMBER_BY_IDENTITY: &str = "SELECT i.member_id FROM member_identities i \
+    JOIN members m ON m.id = i.member_id WHERE i.issuer = $1 AND i.subject = $2 AND m.left_at IS NULL";
+pub const INSERT_WEB_SESSION: &str = "INSERT INTO web_sessions \
+    (id_hash, member_id, steward, csrf, created_at, seen_at, expires_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const FORGET_ENDED_SESSIONS: &str = "DELETE FROM web_sessions WHERE expires_at <= $1";
+pub const SELECT_WEB_SESSION: &str = "SELECT id_hash, member_id, steward, csrf, created_at, \
+    seen_at, expires_at FROM web_sessions WHERE id_hash = $1";
+pub const TOUCH_WEB_SESSION: &str = "UPDATE web_sessions SET seen_at = $2 WHERE id_hash = $1";
+pub const END_WEB_SESSION: &str = "DELETE FROM web_sessions WHERE id_hash = $1";
+pub const END_MEMBER_SESSIONS: &str = "DELETE FROM web_sessions WHERE member_id = $1";
+pub const END_STEWARD_SESSIONS: &str = "DELETE FROM web_sessions WHERE steward";
+pub const DELETE_LINKS_OF: &str = "DELETE FROM sign_in_links WHERE member_id = $1";
+pub const DELETE_FLOWS_OF: &str = "DELETE FROM oidc_flows WHERE enrol_member = $1";
+pub const DELETE_IDENTITIES_OF: &str = "DELETE FROM member_identities WHERE member_id = $1";

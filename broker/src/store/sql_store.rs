@@ -90,6 +90,133 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Writes one change of the web pages' sign-in.
+            async fn stage_web(tx: &mut Tx, change: $crate::store::web::WebChange) -> StoreResult<Applied> {
+                use $crate::store::web::{Redeemed, WebChange};
+                match change {
+                    WebChange::IssueLink(link) => {
+                        if let Some(member) = &link.member {
+                            Self::member_in_coop(tx, member).await?;
+                        }
+                        sqlx::query(sql::FORGET_EXPIRED_LINKS).bind(link.created_at).execute(&mut *tx).await?;
+                        sqlx::query(sql::INSERT_SIGN_IN_LINK)
+                            .bind(link.token.as_bytes())
+                            .bind(link.member.as_ref().map($crate::domain::MemberId::as_str))
+                            .bind(link.created_at)
+                            .bind(link.expires_at)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(StoreError::from_write)?;
+                        Ok(Applied::Done)
+                    }
+                    WebChange::RedeemLink { token, at, then } => {
+                        let redeemed: Option<Option<String>> = sqlx::query_scalar(sql::REDEEM_SIGN_IN_LINK)
+                            .bind(token.as_bytes())
+                            .bind(at)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let Some(member) = redeemed else {
+                            return Ok(Applied::Missing);
+                        };
+                        let named = match &then {
+                            Redeemed::Session(session) => session.holder.member.as_ref(),
+                            Redeemed::Flow(flow) => flow.enrol.as_ref(),
+                        };
+                        if member.as_deref() != named.map($crate::domain::MemberId::as_str) {
+                            return Err(StoreError::Corrupt("a sign-in link redeemed for another holder".into()));
+                        }
+                        match then {
+                            Redeemed::Session(session) => Self::insert_session(tx, &session).await?,
+                            Redeemed::Flow(flow) => Self::insert_flow(tx, &flow).await?,
+                        }
+                        Ok(Applied::Done)
+                    }
+                    WebChange::BeginFlow(flow) => {
+                        Self::insert_flow(tx, &flow).await?;
+                        Ok(Applied::Done)
+                    }
+                    WebChange::FinishFlow { flow, link, session } => {
+                        let ended = sqlx::query(sql::END_OIDC_FLOW)
+                            .bind(flow.as_bytes())
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if ended == 0 {
+                            return Ok(Applied::Missing);
+                        }
+                        if let (Some(identity), Some(member)) = (link, &session.holder.member) {
+                            Self::member_in_coop(tx, member).await?;
+                            sqlx::query(sql::UNLINK_IDENTITY)
+                                .bind(member.as_str())
+                                .bind(identity.issuer.as_str())
+                                .execute(&mut *tx)
+                                .await?;
+                            sqlx::query(sql::LINK_IDENTITY)
+                                .bind(identity.issuer.as_str())
+                                .bind(identity.subject.as_str())
+                                .bind(member.as_str())
+                                .bind(session.created_at)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(StoreError::from_write)?;
+                        }
+                        Self::insert_session(tx, &session).await?;
+                        Ok(Applied::Done)
+                    }
+                    WebChange::Touch { id, at } => {
+                        sqlx::query(sql::TOUCH_WEB_SESSION).bind(id.as_bytes()).bind(at).execute(&mut *tx).await?;
+                        Ok(Applied::Done)
+                    }
+                    WebChange::End { id } => {
+                        let ended = sqlx::query(sql::END_WEB_SESSION).bind(id.as_bytes()).execute(&mut *tx).await?;
+                        Ok(if ended.rows_affected() == 0 { Applied::Missing } else { Applied::Done })
+                    }
+                    WebChange::EndAll(holder) => {
+                        if let Some(member) = &holder.member {
+                            sqlx::query(sql::END_MEMBER_SESSIONS).bind(member.as_str()).execute(&mut *tx).await?;
+                        }
+                        if holder.steward {
+                            sqlx::query(sql::END_STEWARD_SESSIONS).execute(&mut *tx).await?;
+                        }
+                        Ok(Applied::Done)
+                    }
+                }
+            }
+
+            async fn insert_session(tx: &mut Tx, session: &$crate::store::web::WebSession) -> StoreResult<()> {
+                if let Some(member) = &session.holder.member {
+                    Self::member_in_coop(tx, member).await?;
+                }
+                sqlx::query(sql::FORGET_ENDED_SESSIONS).bind(session.created_at).execute(&mut *tx).await?;
+                sqlx::query(sql::INSERT_WEB_SESSION)
+                    .bind(session.id.as_bytes())
+                    .bind(session.holder.member.as_ref().map($crate::domain::MemberId::as_str))
+                    .bind(session.holder.steward)
+                    .bind(session.csrf.as_str())
+                    .bind(session.created_at)
+                    .bind(session.seen_at)
+                    .bind(session.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn insert_flow(tx: &mut Tx, flow: &$crate::store::web::OidcFlow) -> StoreResult<()> {
+                sqlx::query(sql::FORGET_EXPIRED_FLOWS).bind(flow.expires_at - $crate::store::web::FLOW_LIFETIME).execute(&mut *tx).await?;
+                sqlx::query(sql::INSERT_OIDC_FLOW)
+                    .bind(flow.id.as_bytes())
+                    .bind(flow.state.as_str())
+                    .bind(flow.nonce.as_str())
+                    .bind(flow.pkce_verifier.as_str())
+                    .bind(flow.enrol.as_ref().map($crate::domain::MemberId::as_str))
+                    .bind(flow.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_write)?;
+                Ok(())
+            }
+
             async fn count(tx: &mut Tx, statement: &'static str, binds: &[&str]) -> StoreResult<i64> {
                 let mut query = sqlx::query_scalar::<_, i64>(statement);
                 for bind in binds {
@@ -854,6 +981,10 @@ macro_rules! sql_store {
                             sql::DELETE_DELEGATIONS_OF,
                             sql::DELETE_DATA_OF,
                             sql::DELETE_CONNECTIONS_OF,
+                            sql::END_MEMBER_SESSIONS,
+                            sql::DELETE_LINKS_OF,
+                            sql::DELETE_FLOWS_OF,
+                            sql::DELETE_IDENTITIES_OF,
                             sql::FORGET_MEMBER_BUILDS,
                         ] {
                             sqlx::query(statement)
@@ -1123,6 +1254,7 @@ macro_rules! sql_store {
                         }
                         Ok(Applied::Count(found))
                     }
+                    Change::Web(change) => Self::stage_web(tx, change).await,
                     Change::CreateDataset { dataset } => {
                         let definition = serde_json::to_string(&dataset.spec.to_wire())
                             .map_err(|error| StoreError::Corrupt(error.to_string()))?;
@@ -2468,6 +2600,53 @@ macro_rules! sql_store {
                     .bind(member.as_str())
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            async fn sign_in_link(
+                &self,
+                token: &$crate::credentials::TokenHash,
+            ) -> StoreResult<Option<(Option<$crate::domain::MemberId>, chrono::DateTime<chrono::Utc>)>> {
+                let row = sqlx::query_as::<_, (Option<String>, chrono::DateTime<chrono::Utc>)>(sql::SELECT_SIGN_IN_LINK)
+                    .bind(token.as_bytes())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|(member, expires_at)| (member.map($crate::domain::MemberId::from_trusted), expires_at)))
+            }
+
+            async fn web_session(
+                &self,
+                id: &$crate::credentials::TokenHash,
+            ) -> StoreResult<Option<$crate::store::web::WebSession>> {
+                sqlx::query_as::<_, $crate::store::rows::WebSessionRow>(sql::SELECT_WEB_SESSION)
+                    .bind(id.as_bytes())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map($crate::store::rows::WebSessionRow::into_domain)
+                    .transpose()
+            }
+
+            async fn oidc_flow(
+                &self,
+                id: &$crate::credentials::TokenHash,
+            ) -> StoreResult<Option<$crate::store::web::OidcFlow>> {
+                sqlx::query_as::<_, $crate::store::rows::OidcFlowRow>(sql::SELECT_OIDC_FLOW)
+                    .bind(id.as_bytes())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map($crate::store::rows::OidcFlowRow::into_domain)
+                    .transpose()
+            }
+
+            async fn member_by_identity(
+                &self,
+                identity: &$crate::store::web::Identity,
+            ) -> StoreResult<Option<$crate::domain::MemberId>> {
+                Ok(sqlx::query_scalar::<_, String>(sql::MEMBER_BY_IDENTITY)
+                    .bind(identity.issuer.as_str())
+                    .bind(identity.subject.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map($crate::domain::MemberId::from_trusted))
             }
 
             async fn member_by_subject(
