@@ -17,7 +17,7 @@ use super::words::{ThirdPartyNames, Words};
 use crate::app;
 use crate::domain::rule::{Owner, Requester, Rule, RuleSpec};
 use crate::domain::vocabulary::TermId;
-use crate::domain::{FieldErrors, Member, RuleId};
+use crate::domain::{FieldErrors, RuleId};
 use crate::http::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -98,35 +98,6 @@ async fn third_party_names(
     Ok(names)
 }
 
-/// The name a proxy is shown by: a persona's, a public member's, else
-/// "a member who keeps their name private".
-async fn proxy_name(
-    state: &AppState,
-    tr: super::i18n::Tr,
-    proxy: &Owner,
-) -> Result<String, PageError> {
-    Ok(match proxy {
-        Owner::Persona(id) => state
-            .store
-            .personas()
-            .await?
-            .into_iter()
-            .find(|persona| persona.id == *id)
-            .map_or_else(
-                || id.to_string(),
-                |persona| persona.name.as_str().to_owned(),
-            ),
-        Owner::Member(id) => state
-            .store
-            .member(id)
-            .await?
-            .as_ref()
-            .and_then(Member::public_name)
-            .map_or_else(|| tr.t("proxy-anonymous"), |name| name.as_str().to_owned()),
-        Owner::Coop => tr.t("who-coop"),
-    })
-}
-
 /// How many hops of a proxy's own delegations the home page follows.
 const CHAIN_SHOWN: usize = 8;
 
@@ -180,7 +151,10 @@ async fn member_home(state: AppState, visitor: Visitor, done: Done) -> Result<Re
         let mut chain = vec![tr.ta(
             "chain-hop",
             &[
-                ("who", &proxy_name(&state, tr, &delegation.proxy).await?),
+                (
+                    "who",
+                    &super::proxies::name_of(&state, tr, &delegation.proxy).await?,
+                ),
                 ("scope", &words.scope(&delegation.scope)),
             ],
         )];
@@ -195,7 +169,10 @@ async fn member_home(state: AppState, visitor: Visitor, done: Done) -> Result<Re
             chain.push(tr.ta(
                 "chain-hop",
                 &[
-                    ("who", &proxy_name(&state, tr, &hop.proxy).await?),
+                    (
+                        "who",
+                        &super::proxies::name_of(&state, tr, &hop.proxy).await?,
+                    ),
                     ("scope", &words.scope(&hop.scope)),
                 ],
             ));
@@ -214,7 +191,7 @@ async fn member_home(state: AppState, visitor: Visitor, done: Done) -> Result<Re
         });
         sources.push((
             Source {
-                who: proxy_name(&state, tr, &delegation.proxy).await?,
+                who: super::proxies::name_of(&state, tr, &delegation.proxy).await?,
                 chain,
                 rules: Vec::new(),
                 fixed: false,

@@ -88,6 +88,8 @@ struct DelegateForm {
     categories: Vec<String>,
 }
 
+/// The name a proxy is shown by: a persona's, a public member's, else
+/// "a member who keeps their name private".
 pub(super) async fn name_of(
     state: &AppState,
     tr: super::i18n::Tr,

@@ -37,6 +37,7 @@ macro_rules! on_both_databases {
 }
 
 mod audit;
+mod browser;
 mod caches;
 mod cancel;
 mod cohort;

@@ -2,126 +2,12 @@
 //! links, sessions on both databases, CSRF, and the consent, proxy and
 //! leaving flows, each effect checked through the API.
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header, request};
+use axum::http::{Method, StatusCode, header};
 use chrono::TimeDelta;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
+use crate::browser::{Browser, ORIGIN};
 use crate::support::{ADMIN, TestApp};
-
-const ORIGIN: &str = "http://127.0.0.1:8080";
-
-/// A browser: its session cookie, and the CSRF value of its last page.
-struct Browser<'a> {
-    app: &'a TestApp,
-    cookie: Option<String>,
-    csrf: Option<String>,
-    lang: &'static str,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    headers: HeaderMap,
-    html: String,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self {
-            app,
-            cookie: None,
-            csrf: None,
-            lang: "en",
-        }
-    }
-
-    async fn send(&mut self, request: request::Builder, body: Body) -> Page {
-        let mut request = request.header(header::ACCEPT_LANGUAGE, self.lang);
-        if let Some(cookie) = &self.cookie {
-            request = request.header(header::COOKIE, format!("__Host-datacoop-session={cookie}"));
-        }
-        let response = self
-            .app
-            .router
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        for value in headers.get_all(header::SET_COOKIE) {
-            let text = value.to_str().unwrap();
-            if let Some(rest) = text.strip_prefix("__Host-datacoop-session=") {
-                let value = rest.split(';').next().unwrap();
-                self.cookie = (!value.is_empty()).then(|| value.to_owned());
-            }
-        }
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let html = String::from_utf8_lossy(&bytes).into_owned();
-        if let Some(csrf) = html
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-        {
-            self.csrf = Some(csrf.to_owned());
-        }
-        Page {
-            status,
-            location: headers
-                .get(header::LOCATION)
-                .map(|value| value.to_str().unwrap().to_owned()),
-            headers,
-            html,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::builder().uri(path), Body::empty()).await
-    }
-
-    /// Posts a form with the session's CSRF value, from this site.
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(csrf) = &self.csrf {
-            form.append_pair("csrf", csrf);
-        }
-        for (name, value) in fields {
-            form.append_pair(name, value);
-        }
-        self.post_raw(path, form.finish(), Some(ORIGIN)).await
-    }
-
-    async fn post_raw(&mut self, path: &str, body: String, origin: Option<&str>) -> Page {
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(origin) = origin {
-            request = request.header(header::ORIGIN, origin);
-        }
-        self.send(request, Body::from(body)).await
-    }
-
-    /// Signs in through a sign-in link, as a steward asked for it.
-    async fn sign_in(&mut self, member: Option<&str>) -> Page {
-        let path = match member {
-            Some(id) => format!("/v1/members/{id}/sign-in-links"),
-            None => "/v1/stewards/sign-in-links".to_owned(),
-        };
-        let (status, link) = self.app.call(Method::POST, &path, Some(ADMIN), None).await;
-        assert_eq!(status, StatusCode::CREATED, "{link}");
-        let url = link["url"].as_str().unwrap();
-        let token = url.split("token=").nth(1).unwrap().to_owned();
-        let confirm = self.get(&format!("/sign-in/link?token={token}")).await;
-        assert_eq!(confirm.status, StatusCode::OK);
-        assert!(confirm.html.contains(&token));
-        let body = format!("token={token}");
-        self.post_raw("/sign-in/link", body, Some(ORIGIN)).await
-    }
-}
 
 async fn member(app: &TestApp) -> (String, String) {
     let member = app.enrol(Some("Ada"), "public").await;
