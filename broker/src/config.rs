@@ -440,6 +440,11 @@ pub struct WebSettings {
     )]
     pub oidc_client_secret: Option<SecretString>,
 
+    /// Scopes asked for beside `openid`, separated by spaces (the groups
+    /// claim is often released only for a scope of its own).
+    #[arg(long, env = "DATACOOP_OIDC_SCOPES", default_value = "profile groups", value_parser = parse_oidc_scopes)]
+    pub oidc_scopes: OidcScopes,
+
     /// The ID token claim listing the groups of the person signing in.
     #[arg(long, env = "DATACOOP_OIDC_GROUPS_CLAIM", default_value = "groups")]
     pub oidc_groups_claim: String,
@@ -451,6 +456,30 @@ pub struct WebSettings {
         default_value = "datacoop-stewards"
     )]
     pub oidc_steward_group: String,
+}
+
+/// The scopes of `DATACOOP_OIDC_SCOPES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcScopes(pub Vec<String>);
+
+fn parse_oidc_scopes(raw: &str) -> Result<OidcScopes, String> {
+    let scopes: Vec<String> = raw
+        .split_whitespace()
+        .filter(|scope| *scope != "openid")
+        .map(str::to_owned)
+        .collect();
+    // RFC 6749 §3.3: printable ASCII but space, `"` and `\`.
+    let valid = |scope: &str| {
+        scope.bytes().all(|byte| {
+            byte == 0x21 || (0x23..=0x5b).contains(&byte) || (0x5d..=0x7e).contains(&byte)
+        })
+    };
+    if scopes.len() > 20 || !scopes.iter().all(|scope| valid(scope)) {
+        return Err(format!(
+            "DATACOOP_OIDC_SCOPES must be OAuth 2.0 scopes separated by spaces, not `{raw}`"
+        ));
+    }
+    Ok(OidcScopes(scopes))
 }
 
 impl WebSettings {

@@ -62,6 +62,7 @@ fn web(
                 client_id.clone(),
                 secret.clone(),
                 &public_url,
+                settings.oidc_scopes.0.clone(),
                 settings.oidc_groups_claim.clone(),
                 settings.oidc_steward_group.clone(),
             )

@@ -45,6 +45,10 @@ const SETTINGS: &[(&str, &str)] = &[
         "web.rs::the_identity_provider_signs_in_members_and_stewards",
     ),
     (
+        "DATACOOP_OIDC_SCOPES",
+        "web.rs::the_scopes_asked_for_decide_which_claims_come_back",
+    ),
+    (
         "DATACOOP_OIDC_GROUPS_CLAIM",
         "web.rs::the_identity_provider_signs_in_members_and_stewards",
     ),

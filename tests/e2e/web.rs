@@ -446,6 +446,36 @@ async fn the_identity_provider_signs_in_members_and_stewards() {
 }
 
 #[tokio::test]
+async fn the_scopes_asked_for_decide_which_claims_come_back() {
+    let provider = TestOidc::start().await;
+    let coop = SqliteBroker::start_with(|options| {
+        options
+            .env("DATACOOP_OIDC_ISSUER", &provider.issuer)
+            .env("DATACOOP_OIDC_CLIENT_ID", &provider.client_id)
+            .env("DATACOOP_OIDC_CLIENT_SECRET", &provider.client_secret)
+            .env("DATACOOP_OIDC_SCOPES", "profile")
+    })
+    .await;
+    let base = coop.broker.base_url.clone();
+    let mut browser = Visitor::new(&base);
+    provider.sign_in_next(Account {
+        subject: "stella".to_owned(),
+        groups: ("groups".to_owned(), vec!["datacoop-stewards".to_owned()]),
+    });
+    let begun = browser.get(&format!("{base}/sign-in/oidc")).await;
+    let to_provider = begun.location.unwrap();
+    assert!(
+        to_provider.contains("scope=openid+profile&")
+            || to_provider.ends_with("scope=openid+profile"),
+        "{to_provider}"
+    );
+    // Without the `groups` scope the provider leaves the groups out: no
+    // steward.
+    let refused = through_provider(&mut browser, &to_provider).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn an_unreachable_identity_provider_is_503_and_the_broker_still_serves() {
     let coop = SqliteBroker::start_with(|options| {
         options

@@ -3,8 +3,8 @@
 //! (one Ed25519 key), an authorization endpoint that signs in whichever
 //! account the test chose and redirects at once, and a token endpoint that
 //! checks the client secret, the redirect URI and the PKCE verifier before
-//! it issues an ID token carrying the request's nonce and the account's
-//! groups. (The browser suite, `tests/browser/`, uses the npm
+//! it issues an ID token carrying the request's nonce and, when the
+//! `groups` scope was asked for, the account's groups. (The browser suite, `tests/browser/`, uses the npm
 //! `oidc-provider` with its login screens instead.)
 #![allow(
     clippy::unwrap_used,
@@ -42,6 +42,7 @@ struct Pending {
     nonce: String,
     challenge: String,
     redirect_uri: String,
+    scope: String,
 }
 
 #[derive(Debug)]
@@ -175,6 +176,7 @@ async fn authorize(
             nonce: field("nonce"),
             challenge: field("code_challenge"),
             redirect_uri: field("redirect_uri"),
+            scope: field("scope"),
         },
     );
     let mut to = url::Url::parse(&field("redirect_uri")).unwrap();
@@ -225,7 +227,10 @@ async fn token(
         "iss": shared.issuer, "sub": account.subject, "aud": shared.client_id,
         "iat": now, "exp": now + 300, "nonce": pending.nonce,
     });
-    claims[account.groups.0.as_str()] = json!(account.groups.1);
+    // Like many providers, groups only for the scope of that name.
+    if pending.scope.split(' ').any(|scope| scope == "groups") {
+        claims[account.groups.0.as_str()] = json!(account.groups.1);
+    }
     axum::Json(json!({
         "access_token": uuid::Uuid::new_v4().simple().to_string(),
         "token_type": "Bearer",

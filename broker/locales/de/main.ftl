@@ -31,6 +31,7 @@ month-11 = November
 month-12 = Dezember
 
 sign-in-title = Anmelden
+sign-in-left = Sie sind aus der Genossenschaft ausgetreten. Ihre Einwilligungen sind überall beendet, und die Dritten, die Ihre Daten erhalten haben, werden zur Löschung aufgefordert.
 sign-in-ended = Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.
 sign-in-intro = Melden Sie sich an, um zu sehen und zu entscheiden, wer Ihre Daten wofür nutzen darf.
 sign-in-with-provider = Mit Ihrem Genossenschaftskonto anmelden

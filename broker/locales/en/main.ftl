@@ -34,6 +34,7 @@ month-12 = December
 
 # Signing in.
 sign-in-title = Sign in
+sign-in-left = You have left the co-op. Your consent has ended everywhere, and the third parties that received your data are told to delete it.
 sign-in-ended = Your session has ended. Please sign in again.
 sign-in-intro = Sign in to see and decide who may use your data, and for what.
 sign-in-with-provider = Sign in with your co-op account

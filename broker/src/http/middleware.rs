@@ -287,8 +287,14 @@ impl QueryParameters {
     }
 }
 
-pub(super) async fn not_found() -> ApiError {
-    ApiError::NotFound
+/// No route: the API's 404 problem, or for a browser outside the API's
+/// paths, the pages' "not found" page.
+pub(super) async fn not_found(request: Request) -> axum::response::Response {
+    let path = request.uri().path();
+    if crate::web::wants_page(request.headers(), path) {
+        return crate::web::not_found_page(request.headers(), path);
+    }
+    ApiError::NotFound.into_response()
 }
 
 pub(super) async fn method_not_allowed() -> ApiError {

@@ -66,6 +66,23 @@ impl Default for Web {
     }
 }
 
+/// Whether a request no route answers should get the pages' "not found"
+/// page rather than the API's problem: a browser's (it asks for HTML),
+/// for a path outside the API's.
+pub fn wants_page(headers: &http::HeaderMap, path: &str) -> bool {
+    let html = headers
+        .get(http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    html && !path.starts_with("/v1/") && !path.starts_with("/oauth2/")
+}
+
+/// The pages' "not found" page, in the visitor's language.
+pub fn not_found_page(headers: &http::HeaderMap, here: &str) -> Response {
+    let tr = i18n::Tr::new(i18n::Lang::negotiate(headers));
+    page::finish(tr, here, page::PageError::NotFound.into_response())
+}
+
 /// `http://` and the address the broker listens on.
 pub fn default_public_url(listening: std::net::SocketAddr) -> url::Url {
     let mut url = loopback_url();

@@ -87,6 +87,9 @@ pub struct Oidc {
     client_id: ClientId,
     client_secret: SecretString,
     redirect: RedirectUrl,
+    /// Asked for beside `openid` (the groups claim is often released only
+    /// for a scope of its own).
+    scopes: Vec<String>,
     groups_claim: String,
     steward_group: String,
     http: reqwest::Client,
@@ -130,6 +133,7 @@ impl Oidc {
         client_id: String,
         client_secret: SecretString,
         public_url: &url::Url,
+        scopes: Vec<String>,
         groups_claim: String,
         steward_group: String,
     ) -> Result<Self, OidcError> {
@@ -148,6 +152,7 @@ impl Oidc {
             client_id: ClientId::new(client_id),
             client_secret,
             redirect: RedirectUrl::from_url(redirect),
+            scopes,
             groups_claim,
             steward_group,
             http,
@@ -180,6 +185,20 @@ impl Oidc {
         Ok(client)
     }
 
+    /// The origins a form's redirect reaches at the provider (its
+    /// issuer's and, once discovered, its authorization endpoint's), for a
+    /// page whose form leads there to name in its `form-action`.
+    pub async fn form_targets(&self) -> Vec<String> {
+        let mut origins = vec![self.issuer.url().origin().ascii_serialization()];
+        if let Ok(client) = self.client().await {
+            let authorize = client.auth_uri().url().origin().ascii_serialization();
+            if !origins.contains(&authorize) {
+                origins.push(authorize);
+            }
+        }
+        origins
+    }
+
     /// Begins a sign-in (linking the account to `enrol` when given).
     pub async fn begin(
         &self,
@@ -194,7 +213,7 @@ impl Oidc {
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
-            .add_scope(Scope::new("profile".to_owned()))
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new))
             .set_pkce_challenge(challenge)
             .url();
         let cookie = generate_secret("")?;

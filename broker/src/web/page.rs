@@ -269,11 +269,18 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
+    finish(tr, &here, response)
+}
+
+/// A page's answer as sent: an error rendered in `tr`'s language (for
+/// the page at `here`), and the security headers. A page that set its own
+/// Content-Security-Policy keeps it.
+pub fn finish(tr: Tr, here: &str, mut response: Response) -> Response {
     if let Some(failure) = response.extensions_mut().remove::<PageError>() {
         let (title, text) = failure.message();
         let page = ErrorPage {
-            l: Layout::visitor(tr, title, &here),
+            l: Layout::visitor(tr, title, here),
             text: tr.t(text),
         };
         if let Ok(html) = page.render() {
@@ -284,11 +291,10 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         }
     }
     let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ),
         (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, FromRequestParts, Query, State};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
@@ -17,7 +17,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::oidc::FLOW_COOKIE;
-use super::page::{CsrfForm, Layout, PageError, render, same_site};
+use super::page::{CONTENT_SECURITY_POLICY, CsrfForm, Layout, PageError, render, same_site};
 use super::session::{SESSION_COOKIE, Visitor, host_cookie, removal};
 use crate::app::sign_in;
 use crate::credentials::TokenHash;
@@ -70,26 +70,36 @@ fn home_of(holder: &SessionHolder) -> &'static str {
 struct SignInPage {
     l: Layout,
     ended: bool,
+    left: bool,
     oidc: bool,
 }
 
 #[derive(Debug, Deserialize)]
 struct SignInQuery {
     ended: Option<String>,
+    left: Option<String>,
+}
+
+/// The request's path and query, for the language switcher to return to.
+fn here(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned())
 }
 
 /// `GET /sign-in`.
 async fn page(
     State(state): State<AppState>,
     visitor: Visitor,
+    uri: Uri,
     Query(query): Query<SignInQuery>,
 ) -> Result<Response, PageError> {
     if let Some(session) = &visitor.session {
         return Ok(Redirect::to(home_of(&session.holder)).into_response());
     }
     render(&SignInPage {
-        l: Layout::visitor(visitor.tr, "sign-in-title", "/sign-in"),
+        l: Layout::visitor(visitor.tr, "sign-in-title", &here(&uri)),
         ended: query.ended.is_some(),
+        left: query.left.is_some(),
         oidc: state.web.oidc.is_some(),
     })
 }
@@ -112,22 +122,36 @@ struct LinkPage {
 }
 
 /// `GET /sign-in/link?token=…`: a button that uses the link. Nothing is
-/// used up by fetching this page.
+/// used up by fetching this page. An enrolment's form leads on to the
+/// identity provider, so its page lets forms go there too.
 async fn confirm_link(
     State(state): State<AppState>,
     visitor: Visitor,
+    uri: Uri,
     Query(link): Query<LinkToken>,
 ) -> Result<Response, PageError> {
     let holder = sign_in::link_holder(state.store.as_ref(), &link.token, state.clock.now())
         .await?
         .ok_or(PageError::Gone)?;
-    let enrol = holder.is_some() && state.web.oidc.is_some();
-    render(&LinkPage {
-        l: Layout::visitor(visitor.tr, "sign-in-title", "/sign-in"),
+    let provider = state.web.oidc.as_ref().filter(|_| holder.is_some());
+    let mut page = render(&LinkPage {
+        l: Layout::visitor(visitor.tr, "sign-in-title", &here(&uri)),
         token: link.token,
-        enrol,
+        enrol: provider.is_some(),
         steward: holder.is_none(),
-    })
+    })?;
+    if let Some(provider) = provider {
+        let targets = provider.form_targets().await.join(" ");
+        let policy = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {targets}"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            page.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    Ok(page)
 }
 
 /// `POST /sign-in/link`: uses the link. A steward's link, or a member's

@@ -150,10 +150,10 @@ impl RuleFields {
             Some(None)
         } else {
             match NaiveDate::parse_from_str(until, "%Y-%m-%d") {
-                // Holds through the whole day it names (UTC).
+                // Ends as the day it names begins (UTC), as on the
+                // members' form: the rule reads "until" that day.
                 Ok(day) => day
-                    .succ_opt()
-                    .and_then(|next| next.and_hms_opt(0, 0, 0))
+                    .and_hms_opt(0, 0, 0)
                     .map(|at| Some(DateTime::<Utc>::from_naive_utc_and_offset(at, Utc))),
                 Err(_) => None,
             }
@@ -344,7 +344,7 @@ mod tests {
             requester: "class:academic".into(),
             categories: vec!["health".into()],
             purposes: vec!["research".into()],
-            until: "2027-02-28".into(),
+            until: "2027-03-01".into(),
         };
         let mut errors = FieldErrors::new();
         let body = fields.body(None, &mut errors).unwrap();
