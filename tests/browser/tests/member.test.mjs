@@ -98,7 +98,10 @@ describe("the members' pages", TIMEOUT, () => {
     assert.deepEqual(rules[0].data_categories, ['health.heart']);
     assert.deepEqual(rules[0].purposes, ['research']);
     assert.equal(Date.parse(rules[0].expires_at), Date.parse('2027-03-01T00:00:00Z'));
-    const remove = page.getByRole('button', { name: `Remove the rule: ${sentence}` });
+    // The button's name is short; the rule's sentence describes it.
+    const remove = page.getByRole('button', { name: 'Remove rule 1' });
+    assert.equal(await remove.getAttribute('aria-describedby'), 'rule-1');
+    assert.equal(await page.locator('#rule-1').innerText(), sentence);
     await remove.waitFor();
 
     await submit(page, remove);

@@ -82,7 +82,7 @@ describe('forms are accepted only from the session that was sent them', TIMEOUT,
     await page.goto(`${broker.url}/consent`);
 
     await forgeCsrf(page);
-    const answer = await submit(page, page.getByRole('button', { name: /^Remove the rule: / }));
+    const answer = await submit(page, page.getByRole('button', { name: /^Remove rule / }));
 
     await assertRefused(page, answer);
     assert.equal((await rulesOf(ada)).length, 1);
