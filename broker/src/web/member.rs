@@ -8,11 +8,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::page::{CsrfForm, Layout, PageError, done, render};
 use super::session::{MemberPage, Visitor};
+use super::steward::form::RuleFields;
 use super::words::{ThirdPartyNames, Words};
 use crate::app;
 use crate::domain::rule::{Owner, Requester, Rule, RuleSpec};
@@ -267,90 +267,22 @@ async fn member_home(state: AppState, visitor: Visitor, done: Done) -> Result<Re
     })
 }
 
-/// The rule form's fields, as the browser sends them.
-#[derive(Debug, Default, Clone, Deserialize)]
-struct RuleForm {
-    #[serde(default)]
-    effect: String,
-    #[serde(default)]
-    requester: String,
-    #[serde(default)]
-    categories: Vec<String>,
-    #[serde(default)]
-    purposes: Vec<String>,
-    /// `YYYY-MM-DD`, the day the rule ends (at its start, UTC); empty:
-    /// no end.
-    #[serde(default)]
-    until: String,
-}
-
-impl RuleForm {
-    /// The wire body the API takes, so the page and `POST /v1/me/rules`
-    /// validate alike; a field that cannot be read is reported under its
-    /// name.
-    fn body(&self, errors: &mut FieldErrors) -> datacoop_wire::RuleBody {
-        let effect = match self.effect.as_str() {
-            "allow" => Some(crate::domain::rule::Effect::Allow),
-            "deny" => Some(crate::domain::rule::Effect::Deny),
-            _ => {
-                errors.push("effect", "choose allow or deny");
-                None
-            }
-        };
-        let requester = match self.requester.split_once(':') {
-            None if self.requester == "*" => Some(datacoop_wire::RequesterSelector::Any),
-            Some(("class", class)) => {
-                Some(datacoop_wire::RequesterSelector::Class(class.to_owned()))
-            }
-            _ => {
-                errors.push("requester", "choose who");
-                None
-            }
-        };
-        let expires_at = if self.until.trim().is_empty() {
-            None
-        } else {
-            match NaiveDate::parse_from_str(self.until.trim(), "%Y-%m-%d") {
-                // Ends as the day it names begins (UTC), so the rule reads
-                // "until" that day.
-                Ok(day) => day
-                    .and_hms_opt(0, 0, 0)
-                    .map(|at| DateTime::<Utc>::from_naive_utc_and_offset(at, Utc)),
-                Err(_) => {
-                    errors.push("expires_at", "not a date");
-                    None
-                }
-            }
-        };
-        // A field that could not be read is stood in for, so the other
-        // fields are still checked and every mistake is shown at once.
-        datacoop_wire::RuleBody {
-            effect: effect.unwrap_or(crate::domain::rule::Effect::Deny),
-            action: datacoop_wire::RuleAction::Any,
-            requester: requester.unwrap_or(datacoop_wire::RequesterSelector::Any),
-            data_categories: self.categories.clone(),
-            purposes: self.purposes.clone(),
-            not_before: None,
-            expires_at,
-        }
-    }
-
-    /// Validates the form as `POST /v1/me/rules` would.
-    fn spec(&self, state: &AppState, owner: &Owner) -> Result<RuleSpec, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let body = self.body(&mut errors);
-        let spec = RuleSpec::parse(
-            body,
-            owner,
-            &state.policies.vocabulary,
-            state.clock.now(),
-            "",
-            &mut errors,
-        );
-        match spec {
-            Some(spec) if errors.is_empty() => Ok(spec),
-            _ => Err(errors),
-        }
+/// Validates the rule form as `POST /v1/me/rules` would: the stewards'
+/// rule fields, read into the API's body, parsed by the API's parser.
+fn spec_of(form: &RuleFields, state: &AppState, owner: &Owner) -> Result<RuleSpec, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let body = form.body(None, &mut errors);
+    let spec = RuleSpec::parse(
+        body,
+        owner,
+        &state.policies.vocabulary,
+        state.clock.now(),
+        "",
+        &mut errors,
+    );
+    match spec {
+        Some(spec) if errors.is_empty() => Ok(spec),
+        _ => Err(errors),
     }
 }
 
@@ -387,7 +319,7 @@ struct FormView {
 }
 
 impl FormView {
-    fn new(state: &AppState, tr: super::i18n::Tr, form: &RuleForm, errors: &FieldErrors) -> Self {
+    fn new(state: &AppState, tr: super::i18n::Tr, form: &RuleFields, errors: &FieldErrors) -> Self {
         let vocabulary = &state.policies.vocabulary;
         let terms = |terms: &[crate::domain::vocabulary::Term], picked: &[String]| {
             terms
@@ -447,7 +379,7 @@ impl FormView {
 async fn consent_page(
     state: &AppState,
     page: &MemberPage,
-    form: &RuleForm,
+    form: &RuleFields,
     errors: &FieldErrors,
     done: Option<&str>,
 ) -> Result<Response, PageError> {
@@ -494,7 +426,7 @@ async fn consent(
     consent_page(
         &state,
         &page,
-        &RuleForm::default(),
+        &RuleFields::default(),
         &FieldErrors::new(),
         done.done.as_deref(),
     )
@@ -506,17 +438,17 @@ async fn consent(
 struct Preview {
     l: Layout,
     sentence: String,
-    form: RuleForm,
+    form: RuleFields,
 }
 
 /// `POST /consent/preview`: the rule in words, before it is saved.
 async fn preview(
     State(state): State<AppState>,
     page: MemberPage,
-    CsrfForm(form): CsrfForm<RuleForm>,
+    CsrfForm(form): CsrfForm<RuleFields>,
 ) -> Result<Response, PageError> {
     let owner = Owner::Member(page.member.id.clone());
-    let spec = match form.spec(&state, &owner) {
+    let spec = match spec_of(&form, &state, &owner) {
         Ok(spec) => spec,
         Err(errors) => return consent_page(&state, &page, &form, &errors, None).await,
     };
@@ -538,10 +470,10 @@ async fn preview(
 async fn create_rule(
     State(state): State<AppState>,
     page: MemberPage,
-    CsrfForm(form): CsrfForm<RuleForm>,
+    CsrfForm(form): CsrfForm<RuleFields>,
 ) -> Result<Response, PageError> {
     let owner = Owner::Member(page.member.id.clone());
-    let spec = match form.spec(&state, &owner) {
+    let spec = match spec_of(&form, &state, &owner) {
         Ok(spec) => spec,
         Err(errors) => return consent_page(&state, &page, &form, &errors, None).await,
     };

@@ -5,7 +5,7 @@
 //! in the page's language.
 
 mod datasets;
-mod form;
+pub(super) mod form;
 mod members;
 mod rules;
 mod third_parties;

@@ -118,58 +118,58 @@ pub struct RuleFields {
     pub categories: Vec<String>,
     #[serde(default)]
     pub purposes: Vec<String>,
-    /// `YYYY-MM-DD`, the last day the rule holds; empty: no end.
+    /// `YYYY-MM-DD`, the day the rule ends (as it begins, UTC); empty:
+    /// no end.
     #[serde(default)]
     pub until: String,
 }
 
 impl RuleFields {
     /// The API's rule body for these fields, the effect given by the form
-    /// or, for co-op rules, `fixed`; what cannot be read is reported
-    /// under its field's name.
-    pub fn body(&self, fixed: Option<Effect>, errors: &mut FieldErrors) -> Option<RuleBody> {
+    /// or, for co-op rules, `fixed`. What cannot be read is reported under
+    /// its field's name and stood in for, so the API's parser still checks
+    /// the other fields and every mistake is shown at once.
+    pub fn body(&self, fixed: Option<Effect>, errors: &mut FieldErrors) -> RuleBody {
         let effect = match (fixed, self.effect.as_str()) {
-            (Some(effect), _) => Some(effect),
-            (None, "allow") => Some(Effect::Allow),
-            (None, "deny") => Some(Effect::Deny),
+            (Some(effect), _) => effect,
+            (None, "allow") => Effect::Allow,
+            (None, "deny") => Effect::Deny,
             (None, _) => {
                 errors.push("effect", "choose allow or deny");
-                None
+                Effect::Deny
             }
         };
         let requester = match self.requester.split_once(':') {
-            None if self.requester == "*" => Some(RequesterSelector::Any),
-            Some(("class", class)) => Some(RequesterSelector::Class(class.to_owned())),
+            None if self.requester == "*" => RequesterSelector::Any,
+            Some(("class", class)) => RequesterSelector::Class(class.to_owned()),
             _ => {
                 errors.push("requester", "choose who");
-                None
+                RequesterSelector::Any
             }
         };
         let until = self.until.trim();
         let expires_at = if until.is_empty() {
-            Some(None)
+            None
         } else {
-            match NaiveDate::parse_from_str(until, "%Y-%m-%d") {
-                // Ends as the day it names begins (UTC), as on the
-                // members' form: the rule reads "until" that day.
-                Ok(day) => day
-                    .and_hms_opt(0, 0, 0)
-                    .map(|at| Some(DateTime::<Utc>::from_naive_utc_and_offset(at, Utc))),
-                Err(_) => None,
+            // Ends as the day it names begins (UTC): the rule reads
+            // "until" that day.
+            let day = NaiveDate::parse_from_str(until, "%Y-%m-%d")
+                .ok()
+                .and_then(|day| day.and_hms_opt(0, 0, 0));
+            if day.is_none() {
+                errors.push("expires_at", "not a date");
             }
+            day.map(|at| DateTime::<Utc>::from_naive_utc_and_offset(at, Utc))
         };
-        if expires_at.is_none() {
-            errors.push("expires_at", "not a date");
-        }
-        Some(RuleBody {
-            effect: effect?,
+        RuleBody {
+            effect,
             action: RuleAction::Any,
-            requester: requester?,
+            requester,
             data_categories: self.categories.clone(),
             purposes: self.purposes.clone(),
             not_before: None,
-            expires_at: expires_at?,
-        })
+            expires_at,
+        }
     }
 }
 
@@ -347,7 +347,7 @@ mod tests {
             until: "2027-03-01".into(),
         };
         let mut errors = FieldErrors::new();
-        let body = fields.body(None, &mut errors).unwrap();
+        let body = fields.body(None, &mut errors);
         assert!(errors.is_empty());
         assert_eq!(body.effect, Effect::Allow);
         assert_eq!(body.requester, RequesterSelector::Class("academic".into()));
@@ -355,14 +355,15 @@ mod tests {
             body.expires_at.unwrap().to_rfc3339(),
             "2027-03-01T00:00:00+00:00"
         );
-        let co_op = fields.body(Some(Effect::Deny), &mut errors).unwrap();
+        let co_op = fields.body(Some(Effect::Deny), &mut errors);
         assert_eq!(co_op.effect, Effect::Deny);
         let bad = RuleFields {
             effect: "maybe".into(),
             until: "soon".into(),
             ..fields
         };
-        assert!(bad.body(None, &mut errors).is_none());
+        let stood_in = bad.body(None, &mut errors);
+        assert_eq!(stood_in.expires_at, None);
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["effect", "expires_at"]);
     }

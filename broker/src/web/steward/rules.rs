@@ -82,8 +82,8 @@ async fn shown_rules(
         .collect())
 }
 
-/// Reads the rule form as the API reads a rule body of `owner`'s; the
-/// spec (when it parsed) comes back with every problem found.
+/// Reads the rule form as the API reads a rule body of `owner`'s: the
+/// spec when nothing is wrong, and every problem found in `errors`.
 fn rule_spec(
     state: &AppState,
     owner: &Owner,
@@ -92,7 +92,7 @@ fn rule_spec(
     prefix: &str,
     errors: &mut FieldErrors,
 ) -> Option<RuleSpec> {
-    let body = fields.body(fixed, errors)?;
+    let body = fields.body(fixed, errors);
     RuleSpec::parse(
         body,
         owner,
@@ -101,6 +101,7 @@ fn rule_spec(
         prefix,
         errors,
     )
+    .filter(|_| errors.is_empty())
 }
 
 /// A use case's refusal as the form's problems, when it is one.
