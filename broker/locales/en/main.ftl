@@ -112,7 +112,7 @@ tag-fixed = Fixed
 
 # My rules.
 consent-title = My rules
-consent-intro = Your own rules decide who may use which of your data, and for what. A rule that does not allow something never allows it by accident: anything no rule allows stays closed.
+consent-intro = Your own rules decide who may use which of your data, and for what. Anything no rule allows stays closed.
 consent-mine = Your rules
 consent-none = You have no rules of your own.
 consent-remove = Remove
